@@ -1,0 +1,1 @@
+"""dlserve: a FastAPI + onnxruntime model server for the models `training/` exports."""

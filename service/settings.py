@@ -1,0 +1,27 @@
+"""Service settings, read from `DLSERVE_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DLSERVE_", env_file=None, extra="ignore")
+
+    model_dir: Path = Field(DEFAULT_MODEL_DIR, description="model repository: <name>/<version>/manifest.json")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    providers: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when onnxruntime can get it, else CPU; cuda: fail a model without CUDA"
+    )
+    intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per session; 0 lets it decide")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest request body accepted")
+    max_image_pixels: int = Field(40_000_000, gt=0, description="largest decoded image (width x height)")
+    max_images_per_request: int = Field(64, gt=0)
+    log_level: str = "info"

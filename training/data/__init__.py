@@ -1,0 +1,1 @@
+"""Readers for the standard on-disk dataset formats, with checksums."""

@@ -1,0 +1,143 @@
+"""ONNX export with dynamic axes, a numerical parity check against onnxruntime, and manifest writing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from training.paths import REPO_ROOT
+
+
+class ParityError(AssertionError):
+    """onnxruntime's output differs from PyTorch's by more than the tolerance."""
+
+
+def export_onnx(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    opset: int = 17,
+) -> None:
+    """Export with the legacy (TorchScript) exporter: fast, and solid on RNNs; weights embedded in the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module.eval()
+    torch.onnx.export(
+        module,
+        example,
+        str(path),
+        input_names=list(input_names),
+        output_names=list(output_names),
+        dynamic_axes=dynamic_axes,
+        opset_version=opset,
+        dynamo=False,
+    )
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
+def cpu_session(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def run_both(
+    module: nn.Module, session: ort.InferenceSession, inputs: dict[str, np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Outputs of PyTorch and onnxruntime for the same named inputs, in output order."""
+    with torch.no_grad():
+        out = module(*(torch.from_numpy(v) for v in inputs.values()))
+    torch_out = [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+    return torch_out, session.run(None, inputs)
+
+
+def max_abs_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
+    return max(float(np.max(np.abs(x - y))) if x.size else 0.0 for x, y in zip(a, b, strict=True))
+
+
+def assert_parity(
+    module: nn.Module, session: ort.InferenceSession, inputs: dict[str, np.ndarray], atol: float
+) -> float:
+    """Raise ParityError when any output differs by more than `atol`; return the max abs difference."""
+    torch_out, ort_out = run_both(module, session, inputs)
+    diff = max_abs_diff(torch_out, ort_out)
+    shapes = {k: v.shape for k, v in inputs.items()}
+    if diff > atol:
+        raise ParityError(f"onnxruntime differs from PyTorch by {diff:.3g} > {atol} for inputs {shapes}")
+    return diff
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_commit() -> str:
+    """The git commit the artifact was built from, marked `-dirty` when the tree had changes."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "training"], cwd=REPO_ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def io_spec(session: ort.InferenceSession) -> dict[str, list[dict[str, Any]]]:
+    """Names, dtypes and shapes (-1 for dynamic) of a graph's inputs and outputs, as the manifest records them."""
+
+    def spec(args: list[Any]) -> list[dict[str, Any]]:
+        dtype = {
+            "tensor(float)": "float32",
+            "tensor(int64)": "int64",
+            "tensor(bool)": "bool",
+            "tensor(int32)": "int32",
+        }
+        return [
+            {
+                "name": a.name,
+                "dtype": dtype[a.type],
+                "shape": [d if isinstance(d, int) else -1 for d in a.shape],
+            }
+            for a in args
+        ]
+
+    return {"inputs": spec(session.get_inputs()), "outputs": spec(session.get_outputs())}
+
+
+def graph_entry(path: Path) -> dict[str, Any]:
+    return {"file": path.name, "sha256": sha256(path), **io_spec(cpu_session(path))}
+
+
+def reference_pair(
+    session: ort.InferenceSession, graph: str, inputs: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """One input/output pair the server re-runs at load time to prove the artifact is intact."""
+    outputs = session.run(None, inputs)
+    names = [o.name for o in session.get_outputs()]
+    return {
+        "graph": graph,
+        "inputs": {k: {"dtype": str(v.dtype), "data": v.tolist()} for k, v in inputs.items()},
+        "outputs": {
+            n: {"dtype": str(o.dtype), "data": o.tolist()} for n, o in zip(names, outputs, strict=True)
+        },
+        "atol": 1e-4,
+    }
+
+
+def write_manifest(model_dir: Path, manifest: dict[str, Any]) -> Path:
+    path = model_dir / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return path

@@ -1,0 +1,1 @@
+"""Model definitions: one config dataclass plus its modules per file."""

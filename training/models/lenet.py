@@ -1,0 +1,45 @@
+"""LeNet-5 (LeCun et al. 1998; Figure 2 of the reference paper), with optional modern choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LeNetConfig:
+    num_classes: int = 10
+    activation: str = "relu"  # "relu" (modern) or "tanh" (1998)
+    pooling: str = "max"  # "max" (modern) or "avg" (1998 subsampling)
+    dropout: float = 0.0  # on C5 and F6
+    mean: float = 0.1307  # MNIST pixel statistics in [0, 1]; the input is (x - mean) / std
+    std: float = 0.3081
+
+
+class LeNet5(nn.Module):
+    """Input (B, 1, 28, 28) normalized digits; padded to 32x32 as in the paper; output (B, 10) logits."""
+
+    def __init__(self, config: LeNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.c1 = nn.Conv2d(1, 6, 5)  # (B, 6, 28, 28)
+        self.c3 = nn.Conv2d(6, 16, 5)  # (B, 16, 10, 10)
+        self.c5 = nn.Conv2d(16, 120, 5)  # (B, 120, 1, 1)
+        self.f6 = nn.Linear(120, 84)
+        self.out = nn.Linear(84, config.num_classes)
+        self.act = nn.ReLU() if config.activation == "relu" else nn.Tanh()
+        self.pool = nn.MaxPool2d(2) if config.pooling == "max" else nn.AvgPool2d(2)
+        self.drop = nn.Dropout(config.dropout)
+        # A zero pixel after normalization: the paper pads the 28x28 digit with background to 32x32.
+        self.pad_value = -config.mean / config.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (2, 2, 2, 2), value=self.pad_value)  # (B, 1, 32, 32)
+        x = self.pool(self.act(self.c1(x)))  # (B, 6, 14, 14)  C1 + S2
+        x = self.pool(self.act(self.c3(x)))  # (B, 16, 5, 5)   C3 + S4
+        x = self.drop(self.act(self.c5(x)).flatten(1))  # (B, 120)  C5
+        x = self.drop(self.act(self.f6(x)))  # (B, 84)   F6
+        return self.out(x)  # (B, 10)

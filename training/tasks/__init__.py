@@ -1,0 +1,1 @@
+"""Thin per-task entry points that connect data, model, trainer and export."""

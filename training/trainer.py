@@ -1,0 +1,162 @@
+"""One generic trainer: seed, progress bar, per-epoch checkpoint and resume, evaluation hook.
+
+It knows nothing about any particular model: a task hands it the model, an optimizer, a function that
+yields the batches of an epoch, a loss function and an evaluation function.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+Batch = Any
+LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
+EvalFn = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    seed: int = 0
+    max_steps: int | None = None  # stop after this many optimizer steps in total (smoke runs)
+    grad_clip: float | None = None  # max global grad norm
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+@dataclass
+class History:
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    train_seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    return asdict(config) if is_dataclass(config) else dict(config)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        config: TrainerConfig,
+        model_config: Any,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    ) -> None:
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.config, self.model_config = config, model_config
+        self.history = History()
+        self.start_epoch = 0
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        d = self.config.checkpoint_dir
+        return None if d is None else Path(d) / "checkpoint.pt"
+
+    def save_checkpoint(self, epoch: int) -> None:
+        path = self.checkpoint_path
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "state_dict": self.model.state_dict(),
+            "config": _config_dict(self.model_config),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "epoch": epoch,
+            "history": asdict(self.history),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)  # atomic: a kill mid-write never leaves a torn checkpoint
+        (path.parent / "history.json").write_text(json.dumps(asdict(self.history), indent=2))
+
+    def load_checkpoint(self) -> bool:
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        h = state["history"]
+        self.history = History(epochs=h["epochs"], steps=h["steps"], train_seconds=h["train_seconds"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        self.start_epoch = state["epoch"] + 1
+        return True
+
+    def fit(
+        self, epoch_batches: Callable[[int], Iterable[Batch]], loss_fn: LossFn, evaluate: EvalFn
+    ) -> History:
+        """Train for `config.epochs` epochs (or `max_steps` steps), evaluating and checkpointing each epoch."""
+        cfg = self.config
+        seed_everything(cfg.seed)
+        if cfg.resume and self.load_checkpoint():
+            print(f"resumed from {self.checkpoint_path} at epoch {self.start_epoch}")
+        for epoch in range(self.start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            self.model.train()
+            total, n = 0.0, 0
+            metric_sums: dict[str, float] = {}
+            bar = tqdm(epoch_batches(epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress)
+            for batch in bar:
+                loss, metrics = loss_fn(self.model, batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.optimizer.step()
+                if self.scheduler:
+                    self.scheduler.step()
+                self.history.steps += 1
+                total, n = total + loss.item(), n + 1
+                for k, v in metrics.items():
+                    metric_sums[k] = metric_sums.get(k, 0.0) + v
+                bar.set_postfix(
+                    loss=f"{total / n:.4f}", **{k: f"{v / n:.4f}" for k, v in metric_sums.items()}
+                )
+                if cfg.max_steps is not None and self.history.steps >= cfg.max_steps:
+                    break
+            self.model.eval()
+            with torch.no_grad():
+                scores = evaluate(self.model)
+            self.history.train_seconds += time.perf_counter() - t0  # wall time, evaluation included
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": total / max(n, 1),
+                **{f"train_{k}": v / max(n, 1) for k, v in metric_sums.items()},
+                **scores,
+                "seconds": self.history.train_seconds,
+            }
+            self.history.epochs.append(row)
+            print(json.dumps(row))
+            self.save_checkpoint(epoch)
+            if cfg.max_steps is not None and self.history.steps >= cfg.max_steps:
+                break
+        return self.history
