@@ -25,3 +25,6 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, gt=0, description="largest decoded image (width x height)")
     max_images_per_request: int = Field(64, gt=0)
     log_level: str = "info"
+    readiness: Literal["all", "any"] = Field(
+        "all", description="/readyz is 200 when all (or any) discovered models are ready"
+    )

@@ -19,9 +19,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         ("evaluate", "evaluate an exported model on its test split with onnxruntime"),
     ):
         p = sub.add_parser(command, help=help_text, description=help_text)
-        models = p.add_subparsers(
-            dest="model", required=True, metavar="MODEL", help=f"one of: {', '.join(TASKS)}"
-        )
+        models = p.add_subparsers(dest="model", required=True, metavar="MODEL", help=f"one of: {', '.join(TASKS)}")
         for name in TASKS:
             models.add_parser(name, help=f"{command} {name}")
 
@@ -29,9 +27,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def run(command: str, model: str, argv: list[str]) -> None:
     """Parse the task's own options and run it; imports torch only here."""
     task = importlib.import_module(TASKS[model])
-    parsers = {
-        c: argparse.ArgumentParser(prog=f"dlserve {c} {model}") for c in ("train", "export", "evaluate")
-    }
+    parsers = {c: argparse.ArgumentParser(prog=f"dlserve {c} {model}") for c in ("train", "export", "evaluate")}
     task.add_arguments(parsers["train"], parsers["export"], parsers["evaluate"])
     args = parsers[command].parse_args(argv)
     getattr(task, command)(args)

@@ -121,18 +121,14 @@ def graph_entry(path: Path) -> dict[str, Any]:
     return {"file": path.name, "sha256": sha256(path), **io_spec(cpu_session(path))}
 
 
-def reference_pair(
-    session: ort.InferenceSession, graph: str, inputs: dict[str, np.ndarray]
-) -> dict[str, Any]:
+def reference_pair(session: ort.InferenceSession, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
     """One input/output pair the server re-runs at load time to prove the artifact is intact."""
     outputs = session.run(None, inputs)
     names = [o.name for o in session.get_outputs()]
     return {
         "graph": graph,
         "inputs": {k: {"dtype": str(v.dtype), "data": v.tolist()} for k, v in inputs.items()},
-        "outputs": {
-            n: {"dtype": str(o.dtype), "data": o.tolist()} for n, o in zip(names, outputs, strict=True)
-        },
+        "outputs": {n: {"dtype": str(o.dtype), "data": o.tolist()} for n, o in zip(names, outputs, strict=True)},
         "atol": 1e-4,
     }
 

@@ -111,9 +111,7 @@ class Trainer:
         self.start_epoch = state["epoch"] + 1
         return True
 
-    def fit(
-        self, epoch_batches: Callable[[int], Iterable[Batch]], loss_fn: LossFn, evaluate: EvalFn
-    ) -> History:
+    def fit(self, epoch_batches: Callable[[int], Iterable[Batch]], loss_fn: LossFn, evaluate: EvalFn) -> History:
         """Train for `config.epochs` epochs (or `max_steps` steps), evaluating and checkpointing each epoch."""
         cfg = self.config
         seed_everything(cfg.seed)
@@ -138,9 +136,7 @@ class Trainer:
                 total, n = total + loss.item(), n + 1
                 for k, v in metrics.items():
                     metric_sums[k] = metric_sums.get(k, 0.0) + v
-                bar.set_postfix(
-                    loss=f"{total / n:.4f}", **{k: f"{v / n:.4f}" for k, v in metric_sums.items()}
-                )
+                bar.set_postfix(loss=f"{total / n:.4f}", **{k: f"{v / n:.4f}" for k, v in metric_sums.items()})
                 if cfg.max_steps is not None and self.history.steps >= cfg.max_steps:
                     break
             self.model.eval()

@@ -29,7 +29,9 @@ NAME = "charlstm-shakespeare"
 EVAL_STREAMS = 8
 
 
-def add_arguments(train: argparse.ArgumentParser, export: argparse.ArgumentParser, evaluate: argparse.ArgumentParser) -> None:
+def add_arguments(
+    train: argparse.ArgumentParser, export: argparse.ArgumentParser, evaluate: argparse.ArgumentParser
+) -> None:
     common.add_train_args(train, epochs=30, lr=2e-3, batch_size=64)
     train.add_argument("--bptt", type=int, default=128, help="truncated BPTT length in characters")
     train.add_argument("--hidden-size", type=int, default=512)
@@ -210,11 +212,17 @@ def export(args: argparse.Namespace) -> None:
             "parameters": params,
         },
         "parity": diffs,
-        "dataset": {"name": "Tiny Shakespeare", "files": shakespeare.checksums(), "split": "first 90% train, last 10% val"},
+        "dataset": {
+            "name": "Tiny Shakespeare",
+            "files": shakespeare.checksums(),
+            "split": "first 90% train, last 10% val",
+        },
         "training": common.training_record(ckpt, extra),
         "code_commit": code_commit(),
         "reference": reference_pair(
-            cpu_session(step_path), "step", {"tokens": np.array([corpus.vocab.index("R")], np.int64), "h": zeros, "c": zeros}
+            cpu_session(step_path),
+            "step",
+            {"tokens": np.array([corpus.vocab.index("R")], np.int64), "h": zeros, "c": zeros},
         ),
         "batching": {"max_batch_size": 64, "max_delay_ms": 2},
     }

@@ -57,9 +57,7 @@ def trainer_config(args: argparse.Namespace, name: str) -> TrainerConfig:
 def load_checkpoint(args: argparse.Namespace, name: str) -> dict[str, Any]:
     path = args.checkpoint or RUNS_DIR / name / "checkpoint.pt"
     if not path.exists():
-        raise FileNotFoundError(
-            f"no checkpoint at {path}: run `dlserve train {name}` first or pass --checkpoint"
-        )
+        raise FileNotFoundError(f"no checkpoint at {path}: run `dlserve train {name}` first or pass --checkpoint")
     return torch.load(path, weights_only=False)
 
 

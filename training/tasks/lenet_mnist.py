@@ -51,7 +51,7 @@ def train(args: argparse.Namespace) -> None:
     data_dir = common.data_dir(args)
     tr, te = mnist.load_split(data_dir, "train"), mnist.load_split(data_dir, "t10k")
     if args.dry_run:
-        tr = mnist.MnistSplit(tr.images[:512], tr.labels[:512])
+        tr = mnist.MnistSplit(tr.images[:1024], tr.labels[:1024])
         te = mnist.MnistSplit(te.images[:256], te.labels[:256])
     config = LeNetConfig(dropout=args.dropout)
     tcfg = common.trainer_config(args, NAME)
@@ -105,9 +105,7 @@ def build(ckpt: dict[str, Any]) -> LeNet5:
 def onnx_test_error(path: Path, te: mnist.MnistSplit, config: LeNetConfig) -> float:
     session = cpu_session(path)
     x = to_input(te.images, config).numpy()
-    preds = np.concatenate(
-        [session.run(None, {"image": x[i : i + 500]})[0].argmax(1) for i in range(0, len(x), 500)]
-    )
+    preds = np.concatenate([session.run(None, {"image": x[i : i + 500]})[0].argmax(1) for i in range(0, len(x), 500)])
     return float((preds != te.labels).mean())
 
 
@@ -180,11 +178,7 @@ def evaluate(args: argparse.Namespace) -> None:
     if args.eval_limit:
         te = mnist.MnistSplit(te.images[: args.eval_limit], te.labels[: args.eval_limit])
     error = onnx_test_error(common.out_dir(args, NAME) / "model.onnx", te, config)
-    print(
-        json.dumps(
-            {"model": NAME, "test_images": len(te.labels), "test_error": error, "test_accuracy": 1 - error}
-        )
-    )
+    print(json.dumps({"model": NAME, "test_images": len(te.labels), "test_error": error, "test_accuracy": 1 - error}))
 
 
 __all__ = ["add_arguments", "train", "export", "evaluate", "asdict"]

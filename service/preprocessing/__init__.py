@@ -1,0 +1,1 @@
+"""Input decoding and preprocessing: bytes in, model-ready arrays out."""

@@ -1,0 +1,66 @@
+"""Safe image decoding with Pillow: size limits checked before pixels are allocated."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from service.errors import InvalidInput, PayloadTooLarge
+
+# Our own limit is enforced below from the header; Pillow's global guard would otherwise warn or raise first.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def open_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    """Decode an uploaded image (first frame of an animation) or raise a 4xx naming the file."""
+    if not data:
+        raise InvalidInput(f"{name}: empty upload (0 bytes); send a PNG, JPEG, GIF, BMP, TIFF or WebP image")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise InvalidInput(
+            f"{name}: not a recognised image format; send a PNG, JPEG, GIF, BMP, TIFF or WebP image"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InvalidInput(f"{name}: image header is truncated or corrupt ({e})") from None
+    w, h = img.size
+    if w * h > max_pixels:  # checked from the header, before decoding allocates anything
+        raise PayloadTooLarge(f"{name}: image is {w}x{h} = {w * h} pixels; the limit is {max_pixels} pixels")
+    if w < 1 or h < 1:
+        raise InvalidInput(f"{name}: image has no pixels ({w}x{h})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.seek(0)
+            img.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InvalidInput(f"{name}: image data is truncated or corrupt ({e})") from None
+    return img
+
+
+def to_grayscale(img: Image.Image) -> np.ndarray:
+    """Any mode (1, L, P, RGB, RGBA, LA, CMYK, I;16, I, F) -> (H, W) float32 luminance in [0, 1].
+
+    Transparent pixels are composited onto a background that contrasts with the opaque ink, so strokes
+    drawn on a transparent canvas stay visible whatever their colour.
+    """
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        x = np.asarray(img, dtype=np.float64)
+        if mode.startswith("I;16"):
+            return (x / 65535.0).astype(np.float32)
+        lo, hi = float(x.min()), float(x.max())
+        return ((x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)).astype(np.float32)
+    has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        lum = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        alpha = rgba[..., 3]
+        opaque = alpha > 0.5
+        ink_is_dark = bool(opaque.any()) and float(lum[opaque].mean()) < 0.5
+        background = 1.0 if ink_is_dark else 0.0
+        return (lum * alpha + background * (1.0 - alpha)).astype(np.float32)
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0

@@ -1,0 +1,1 @@
+"""Model runtimes: one small class per task, preprocess -> predict(batch) -> postprocess."""

@@ -1,0 +1,1 @@
+"""Typed request/response schemas, one module per resource."""

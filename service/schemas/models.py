@@ -1,0 +1,21 @@
+"""GET /v1/models responses."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: int | None
+    task: str | None
+    status: str
+    reason: str | None = None
+    provider: str | None = None
+    description: str | None = None
+    metrics: dict[str, float | int] = {}
+    graphs: list[str] = []
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]

@@ -1,0 +1,111 @@
+"""The app in memory (TestClient): endpoints, and every bad input answered with a clear 4xx."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from service.app import create_app
+from service.settings import Settings
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(models_dir):
+    settings = Settings(model_dir=models_dir, max_upload_bytes=200_000, max_image_pixels=1_000_000)
+    with TestClient(create_app(settings)) as c:
+        for _ in range(200):  # models load in the background; /readyz turns 200 when they are in
+            if c.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        yield c
+
+
+def test_health_ready_and_models(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["models"]["lenet5-mnist"] == "ready"
+    info = client.get("/v1/models/lenet5-mnist").json()
+    assert info["status"] == "ready" and info["provider"] == "CPUExecutionProvider"
+    assert info["metrics"]["test_error"] <= 0.0095
+    assert [m["name"] for m in client.get("/v1/models").json()["models"]] == ["lenet5-mnist"]
+
+
+def test_multipart_and_json_agree_in_request_order(client, mnist_test):
+    images, labels = mnist_test
+    files = [("files", (f"d{i}.png", png(images[i]), "image/png")) for i in range(5)]
+    r = client.post("/v1/classify?top_k=2", files=files)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "lenet5-mnist" and body["version"] == 1
+    assert [res["name"] for res in body["results"]] == [f"d{i}.png" for i in range(5)]
+    assert [int(res["predictions"][0]["label"]) for res in body["results"]] == labels[:5].tolist()
+    assert all(len(res["predictions"]) == 2 for res in body["results"])
+    payload = {"images": [base64.b64encode(png(images[i])).decode() for i in range(5)]}
+    j = client.post("/v1/classify?top_k=2", json=payload).json()
+    assert [r["predictions"] for r in j["results"]] == [r["predictions"] for r in body["results"]]
+
+
+def test_probabilities_are_sorted_and_sum_to_one(client, mnist_test):
+    images, _ = mnist_test
+    r = client.post("/v1/classify?top_k=10", files=[("files", ("a.png", png(images[3]), "image/png"))]).json()
+    probs = [p["probability"] for p in r["results"][0]["predictions"]]
+    assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1.0, abs=1e-5)
+    assert sorted(p["index"] for p in r["results"][0]["predictions"]) == list(range(10))
+
+
+def test_request_id_is_echoed(client):
+    r = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({"files": [("files", ("e.png", b"", "image/png"))]}, 422, "e.png: empty upload"),
+        ({"files": [("files", ("t.png", b"plain text", "image/png"))]}, 422, "t.png: not a recognised image"),
+        ({"files": [("other", ("a.png", b"x", "image/png"))]}, 422, "no 'files' field"),
+        ({"json": {"images": ["@@@"]}}, 422, "images[0]: not valid base64"),
+        ({"json": {"images": []}}, 422, "images: List should have at least 1 item"),
+        ({"json": {"pictures": []}}, 422, "images: Field required"),
+        ({"content": b"{bad json", "headers": {"content-type": "application/json"}}, 422, "not valid JSON"),
+        ({"content": b"abc", "headers": {"content-type": "text/plain"}}, 415, "'text/plain' is not accepted"),
+        ({"content": b"x" * 300_000, "headers": {"content-type": "application/json"}}, 413, "limit is 200000"),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx(client, kwargs, status, message):
+    r = client.post("/v1/classify", **kwargs)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+def test_bomb_unknown_model_and_top_k(client):
+    big = Image.new("1", (1500, 1500))
+    buf = io.BytesIO()
+    big.save(buf, format="PNG")
+    r = client.post("/v1/classify", files=[("files", ("big.png", buf.getvalue(), "image/png"))])
+    assert r.status_code == 413 and "1500x1500 = 2250000 pixels; the limit is 1000000" in r.json()["detail"]
+    r = client.post("/v1/classify?model=resnet", files=[("files", ("a.png", b"x", "image/png"))])
+    assert r.status_code == 404 and "available models: ['lenet5-mnist']" in r.json()["detail"]
+    for k, msg in ((0, "top_k: Input should be greater than or equal to 1"), (11, "allowed: 1..10")):
+        r = client.post(f"/v1/classify?top_k={k}", files=[("files", ("a.png", b"x", "image/png"))])
+        assert r.status_code == 422 and msg in r.json()["detail"]
+    assert client.get("/v1/models/nope").status_code == 404
+
+
+def test_openapi_documents_both_body_types(client):
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/v1/classify"]["post"]["requestBody"]["content"]
+    assert set(content) == {"multipart/form-data", "application/json"}
+    assert client.get("/docs").status_code == 200

@@ -1,0 +1,90 @@
+"""Digit preprocessing on what users really send: any size, mode, polarity and position."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.errors import InvalidInput
+from service.preprocessing.digits import light_ink_on_dark, mnist_digit
+from service.preprocessing.images import to_grayscale
+
+
+def roundtrip(img: Image.Image, fmt: str = "PNG") -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.indices(x.shape)
+    return float((ys * x).sum() / x.sum()), float((xs * x).sum() / x.sum())
+
+
+def test_mnist_digit_is_nearly_unchanged(mnist_test):
+    """A real MNIST digit already follows the recipe, so preprocessing must leave it close to itself."""
+    images, _ = mnist_test
+    for digit in images[:20]:
+        out = mnist_digit(digit / 255.0, "d")
+        assert out.shape == (28, 28) and out.dtype == np.float32
+        corr = np.corrcoef(out.ravel(), digit.ravel())[0, 1]
+        assert corr > 0.85, corr
+
+
+def test_inverted_offcentre_rgb_100x100_digit_is_normalised(mnist_test):
+    images, _ = mnist_test
+    digit = images[0]
+    ink = Image.fromarray(255 - digit).resize((60, 60), Image.Resampling.BICUBIC).convert("RGB")
+    canvas = Image.new("RGB", (100, 100), (255, 255, 255))
+    canvas.paste(ink, (38, 3))  # dark ink on white paper, top-right
+    out = mnist_digit(to_grayscale(roundtrip(canvas)), "photo")
+    assert out.max() == pytest.approx(1.0, abs=0.05) and np.median(out) < 0.05  # light ink on dark
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 14) < 1.0 and abs(cx - 14) < 1.0
+    rows, cols = np.nonzero(out > 0.2)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 <= 21  # fitted into the 20x20 box
+    assert np.corrcoef(out.ravel(), mnist_digit(digit / 255.0, "d").ravel())[0, 1] > 0.8
+
+
+def test_polarity_detection():
+    dark_on_light = np.ones((10, 10), np.float32)
+    dark_on_light[3:7, 4:6] = 0.0
+    out = light_ink_on_dark(dark_on_light)
+    assert out[0, 0] == 0.0 and out[4, 4] == 1.0
+    assert light_ink_on_dark(out) is out  # already light on dark: untouched
+
+
+def test_blank_image_is_rejected_with_its_name():
+    with pytest.raises(InvalidInput, match="blank.png: the image is blank"):
+        mnist_digit(np.full((50, 50), 0.7, np.float32), "blank.png")
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "P", "1", "CMYK"])
+def test_modes_give_same_luminance(mode):
+    x = np.zeros((32, 32), np.uint8)
+    x[8:24, 12:20] = 255
+    img = Image.fromarray(x).convert(mode)
+    gray = to_grayscale(roundtrip(img, "TIFF" if mode == "CMYK" else "PNG"))
+    assert gray.shape == (32, 32)
+    np.testing.assert_allclose(gray, x / 255.0, atol=0.02)
+
+
+def test_sixteen_bit_image_uses_full_range():
+    x = np.zeros((20, 20), np.uint16)
+    x[5:15, 8:12] = 65535
+    gray = to_grayscale(roundtrip(Image.fromarray(x)))
+    assert gray.max() == pytest.approx(1.0) and gray.min() == 0.0
+
+
+@pytest.mark.parametrize("ink", [(0, 0, 0), (255, 255, 255)])
+def test_transparent_canvas_keeps_strokes_of_any_colour(ink):
+    """A browser canvas: strokes on transparent pixels whose RGB is (0, 0, 0)."""
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[10:30, 18:22, :3] = ink
+    rgba[10:30, 18:22, 3] = 255
+    out = mnist_digit(to_grayscale(roundtrip(Image.fromarray(rgba, "RGBA"))), "canvas")
+    assert out.max() > 0.9 and out.sum() > 10  # the stroke survived as ink
+    assert out[0, 0] == 0.0

@@ -1,0 +1,74 @@
+"""Decoding uploads safely: empty, non-image, truncated and decompression-bomb inputs give 4xx errors."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from service.errors import InvalidInput, PayloadTooLarge
+from service.preprocessing.images import open_image
+
+
+def png_bytes(size=(28, 28), mode="L") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG declaring width x height, with a tiny IDAT: opening it must not allocate the pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+def test_valid_png_opens():
+    img = open_image(png_bytes((30, 20)), "ok.png", 10_000)
+    assert img.size == (30, 20)
+
+
+def test_empty_upload():
+    with pytest.raises(InvalidInput, match=r"empty.png: empty upload \(0 bytes\)"):
+        open_image(b"", "empty.png", 10_000)
+
+
+def test_text_named_png():
+    with pytest.raises(InvalidInput, match="notes.png: not a recognised image format"):
+        open_image(b"hello, I am text\n" * 10, "notes.png", 10_000)
+
+
+def test_truncated_png():
+    noisy = Image.frombytes("RGB", (200, 200), bytes(range(256)) * 468 + bytes(192))
+    buf = io.BytesIO()
+    noisy.save(buf, format="PNG")
+    data = buf.getvalue()
+    with pytest.raises(InvalidInput, match="cut.png: image data is truncated or corrupt"):
+        open_image(data[: len(data) // 2], "cut.png", 1_000_000)
+
+
+def test_truncated_jpeg():
+    noisy = Image.frombytes("RGB", (128, 128), bytes(range(256)) * 192)
+    buf = io.BytesIO()
+    noisy.save(buf, format="JPEG")
+    with pytest.raises(InvalidInput, match="cut.jpg: image (header|data) is truncated or corrupt"):
+        open_image(buf.getvalue()[:300], "cut.jpg", 1_000_000)
+
+
+def test_decompression_bomb_refused_from_header():
+    with pytest.raises(PayloadTooLarge, match="bomb.png: image is 30000x30000 = 900000000 pixels"):
+        open_image(png_header_only(30000, 30000), "bomb.png", 40_000_000)
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.new("L", (16, 16), c) for c in (10, 200)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    img = open_image(buf.getvalue(), "anim.gif", 10_000)
+    assert img.convert("L").getpixel((0, 0)) == 10

@@ -1,0 +1,38 @@
+"""LeNet-5's shapes and size, and ONNX parity at batch 1, 7 and 64."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from training.export import assert_parity, cpu_session, export_onnx, io_spec
+from training.models.lenet import LeNet5, LeNetConfig
+
+
+def test_shapes_and_parameter_count():
+    model = LeNet5(LeNetConfig())
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    # C1 156 + C3 2416 + C5 48120 + F6 10164 + output 850 (full C3 connectivity, as modern LeNets use)
+    assert sum(p.numel() for p in model.parameters()) == 61706
+
+
+def test_padding_is_background():
+    model = LeNet5(LeNetConfig()).eval()
+    background = torch.full((1, 1, 28, 28), -0.1307 / 0.3081)
+    padded = torch.nn.functional.pad(background, (2, 2, 2, 2), value=model.pad_value)
+    assert torch.allclose(padded, torch.full((1, 1, 32, 32), -0.1307 / 0.3081))
+
+
+def test_export_parity_dynamic_batch(tmp_path):
+    torch.manual_seed(0)
+    model = LeNet5(LeNetConfig(activation="tanh", pooling="avg")).eval()
+    path = tmp_path / "lenet.onnx"
+    export_onnx(
+        model, (torch.zeros(2, 1, 28, 28),), path, ["image"], ["logits"], {"image": {0: "b"}, "logits": {0: "b"}}
+    )
+    session = cpu_session(path)
+    assert io_spec(session)["inputs"] == [{"name": "image", "dtype": "float32", "shape": [-1, 1, 28, 28]}]
+    rng = np.random.default_rng(0)
+    for batch in (1, 7, 64):
+        x = rng.normal(size=(batch, 1, 28, 28)).astype(np.float32)
+        assert assert_parity(model, session, {"image": x}, atol=1e-4) <= 1e-4
