@@ -16,12 +16,13 @@ from service.errors import InvalidInput, ModelNotFound, ModelNotReady
 from service.manifest import Manifest
 from service.runtimes.base import ModelRuntime
 from service.runtimes.classifier import ClassifierRuntime
+from service.runtimes.generator import GeneratorRuntime
 from service.settings import Settings
 
 log = logging.getLogger("dlserve")
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-RUNTIMES: dict[str, type[ModelRuntime]] = {"classify": ClassifierRuntime}
+RUNTIMES: dict[str, type[ModelRuntime]] = {"classify": ClassifierRuntime, "generate": GeneratorRuntime}
 
 
 class Status(StrEnum):

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from service.dependencies import RepositoryDep
 from service.repository import ModelEntry
+from service.runtimes.generator import GeneratorRuntime
 from service.schemas.common import ErrorResponse
 from service.schemas.models import ModelInfo, ModelList
 
@@ -24,7 +25,15 @@ def model_info(entry: ModelEntry) -> ModelInfo:
         description=m.description if m else None,
         metrics=m.metrics if m else {},
         graphs=sorted(m.graphs) if m else [],
+        activity=activity(entry),
     )
+
+
+def activity(entry: ModelEntry) -> dict[str, int] | None:
+    rt = entry.runtime
+    if isinstance(rt, GeneratorRuntime):
+        return {"active_generations": rt.stats.active, "generated_tokens": rt.stats.steps}
+    return None
 
 
 @router.get("", response_model=ModelList)

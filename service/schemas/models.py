@@ -15,6 +15,7 @@ class ModelInfo(BaseModel):
     description: str | None = None
     metrics: dict[str, float | int] = {}
     graphs: list[str] = []
+    activity: dict[str, int] | None = None  # live counters, e.g. active generations and characters generated
 
 
 class ModelList(BaseModel):

@@ -1,0 +1,1 @@
+"""Decoding shared by every decoder model: sampling (temperature, top-k, top-p) and stop sequences."""
