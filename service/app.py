@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from service.errors import install_handlers
 from service.middleware import RequestIdMiddleware
 from service.repository import ModelRepository
-from service.routers import classify, generate, health, models
+from service.routers import classify, generate, health, models, translate
 from service.settings import Settings
 
 log = logging.getLogger("dlserve")
@@ -38,6 +38,6 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
     app.state.settings, app.state.repository = settings, repository
     app.add_middleware(RequestIdMiddleware)
     install_handlers(app)
-    for router in (health.router, models.router, classify.router, generate.router):
+    for router in (health.router, models.router, classify.router, generate.router, translate.router):
         app.include_router(router)
     return app

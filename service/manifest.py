@@ -37,6 +37,22 @@ class Batching(BaseModel):
     max_delay_ms: float = Field(2.0, ge=0)
 
 
+class Languages(BaseModel):
+    source: str = Field(pattern=r"^[a-z]{2,3}$")
+    target: str = Field(pattern=r"^[a-z]{2,3}$")
+
+
+class TokenizerFiles(BaseModel):
+    source: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.json$")
+    target: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.json$")
+
+
+class SpecialTokens(BaseModel):
+    pad: int = 0
+    bos: int
+    eos: int
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -50,6 +66,10 @@ class Manifest(BaseModel):
     labels: list[str] | None = None
     vocab: list[str] | None = None
     state: dict[str, Any] | None = None
+    languages: Languages | None = None
+    tokenizers: TokenizerFiles | None = None
+    special_tokens: SpecialTokens | None = None
+    decoding: dict[str, Any] = {}
     reference: Reference
     batching: Batching = Batching()
     training: dict[str, Any] = {}

@@ -17,12 +17,17 @@ from service.manifest import Manifest
 from service.runtimes.base import ModelRuntime
 from service.runtimes.classifier import ClassifierRuntime
 from service.runtimes.generator import GeneratorRuntime
+from service.runtimes.translator import TranslatorRuntime
 from service.settings import Settings
 
 log = logging.getLogger("dlserve")
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-RUNTIMES: dict[str, type[ModelRuntime]] = {"classify": ClassifierRuntime, "generate": GeneratorRuntime}
+RUNTIMES: dict[str, type[ModelRuntime]] = {
+    "classify": ClassifierRuntime,
+    "generate": GeneratorRuntime,
+    "translate": TranslatorRuntime,
+}
 
 
 class Status(StrEnum):

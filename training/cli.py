@@ -9,6 +9,8 @@ import importlib
 TASKS = {
     "lenet5-mnist": "training.tasks.lenet_mnist",
     "charlstm-shakespeare": "training.tasks.charlstm_shakespeare",
+    "gru-en-fr": "training.tasks.gru_en_fr",
+    "gru-en-de": "training.tasks.gru_en_de",
 }
 
 

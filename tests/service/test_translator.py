@@ -1,0 +1,47 @@
+"""The translator runtime on the committed models: batching and padding never change a translation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.repository import ModelRepository, Status
+from service.runtimes.translator import TranslatorRuntime
+from service.settings import Settings
+
+SENTENCES = [
+    "A man is riding a bike.",
+    "Two young children are playing with a ball on the green grass in front of a large white house.",
+    "A dog runs.",
+]
+
+
+@pytest.fixture(scope="module", params=["gru-en-fr", "gru-en-de"])
+def runtime(request, models_dir) -> TranslatorRuntime:
+    repo = ModelRepository(Settings(model_dir=models_dir))
+    repo.discover()
+    entry = repo.get(request.param)
+    repo.load(entry)
+    assert entry.status == Status.ready, entry.reason
+    return entry.runtime
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+def test_sentence_alone_equals_sentence_in_a_padded_batch(runtime, beam):
+    batch = runtime.translate(SENTENCES, beam)
+    for sentence, together in zip(SENTENCES, batch, strict=True):
+        alone = runtime.translate([sentence], beam)[0]
+        assert alone.text == together.text
+        assert alone.score == pytest.approx(together.score, abs=1e-4)
+
+
+def test_attention_matrix_shape_and_rows(runtime):
+    t = runtime.translate([SENTENCES[1]], 5, return_attention=True)[0]
+    assert t.attention.shape == (len(t.target_tokens), len(t.source_tokens))
+    np.testing.assert_allclose(t.attention.sum(axis=1), 1.0, atol=1e-4)  # each target row is a distribution
+    assert t.text and t.score < 0
+
+
+def test_max_length_is_respected(runtime):
+    t = runtime.translate([SENTENCES[1]], 3, max_length=4)[0]
+    assert len(t.target_tokens) <= 4
