@@ -7,10 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.engine.lifecycle import ClientGone
 from service.errors import install_handlers
-from service.middleware import RequestIdMiddleware
+from service.metrics import Metrics
+from service.middleware import RequestMiddleware
 from service.repository import ModelRepository
 from service.routers import classify, generate, health, models, translate
 from service.settings import Settings
@@ -20,7 +24,8 @@ log = logging.getLogger("dlserve")
 
 def create_app(settings: Settings | None = None, repository: ModelRepository | None = None) -> FastAPI:
     settings = settings or Settings()
-    repository = repository or ModelRepository(settings)
+    repository = repository or ModelRepository(settings, metrics=Metrics())
+    metrics = repository.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -28,6 +33,7 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
         loading = asyncio.create_task(asyncio.to_thread(repository.load_all))
         yield
         await asyncio.shield(loading)
+        await repository.stop()
 
     app = FastAPI(
         title="dlserve",
@@ -35,9 +41,21 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
         description="Serves CNN and RNN models exported to ONNX: classification, generation, translation, captioning.",
         lifespan=lifespan,
     )
-    app.state.settings, app.state.repository = settings, repository
-    app.add_middleware(RequestIdMiddleware)
+    app.state.settings, app.state.repository, app.state.metrics = settings, repository, metrics
+    app.add_middleware(RequestMiddleware, metrics=metrics)
     install_handlers(app)
+
+    @app.exception_handler(ClientGone)
+    async def _client_gone(request: Request, exc: ClientGone) -> Response:
+        log.info("client went away; its work was cancelled (request %s)", request.state.request_id)
+        return Response(status_code=499)
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def prometheus_metrics() -> Response:
+        for name, engine in ((n, e.engine) for n, e in repository.entries.items() if e.engine):
+            metrics.queue_depth.labels(name).set(engine.admission.in_flight)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     for router in (health.router, models.router, classify.router, generate.router, translate.router):
         app.include_router(router)
     return app

@@ -1,19 +1,25 @@
-"""A request id for every request: taken from X-Request-ID when sane, else generated; echoed back."""
+"""Per-request bookkeeping: a request id (from X-Request-ID when sane, else generated, echoed back),
+Prometheus counters and latency by model, endpoint and status, and one JSON access-log line."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.metrics import Metrics
+
 HEADER = b"x-request-id"
 SANE = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+access = logging.getLogger("dlserve.access")
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -21,11 +27,33 @@ class RequestIdMiddleware:
             return
         given = dict(scope["headers"]).get(HEADER, b"")
         rid = given.decode() if SANE.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        status = 500
+        started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message.setdefault("headers", []).append((HEADER, rid.encode()))
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            model = state.get("model", "-")
+            if endpoint not in ("/metrics", "/healthz", "/readyz"):
+                self.metrics.requests.labels(model, endpoint, str(status)).inc()
+                self.metrics.latency.labels(model, endpoint).observe(elapsed)
+            access.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={"request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
+                       "model": model, "duration_ms": round(elapsed * 1000, 3)},
+            )  # fmt: skip

@@ -6,14 +6,17 @@ import json
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from service.engine.engines import Engine, make_engine
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady
 from service.manifest import Manifest
+from service.metrics import Metrics
 from service.runtimes.base import ModelRuntime
 from service.runtimes.classifier import ClassifierRuntime
 from service.runtimes.generator import GeneratorRuntime
@@ -45,6 +48,8 @@ class ModelEntry:
     reason: str | None = None
     manifest: Manifest | None = None
     runtime: ModelRuntime | None = field(default=None, repr=False)
+    engine: Engine | None = field(default=None, repr=False)
+    load_seconds: float | None = None
 
 
 def latest_version(model_folder: Path) -> Path | None:
@@ -65,8 +70,14 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 class ModelRepository:
-    def __init__(self, settings: Settings, runtimes: dict[str, type[ModelRuntime]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runtimes: dict[str, type[ModelRuntime]] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.runtimes = RUNTIMES if runtimes is None else runtimes
         self.entries: dict[str, ModelEntry] = {}
         self.loaded = threading.Event()
@@ -80,6 +91,7 @@ class ModelRepository:
             self.entries[folder.name] = ModelEntry(name=folder.name, folder=folder)
 
     def load(self, entry: ModelEntry) -> None:
+        started = time.perf_counter()
         try:
             version_dir = latest_version(entry.folder)
             if version_dir is None:
@@ -92,12 +104,20 @@ class ModelRepository:
             runtime_cls = self.runtimes.get(manifest.task)
             if runtime_cls is None:
                 raise ValueError(f"task {manifest.task!r} is not served; served tasks: {sorted(self.runtimes)}")
-            entry.runtime = runtime_cls(manifest, version_dir, self.settings.providers, self.settings.intra_op_threads)
+            runtime = runtime_cls(manifest, version_dir, self.settings.providers, self.settings.intra_op_threads)
+            runtime.warm_up()  # representative shapes, before the model counts as ready
+            entry.runtime, entry.engine = runtime, make_engine(entry.name, runtime, self.settings, self.metrics)
             entry.status, entry.reason = Status.ready, None
-            log.info("model %s v%s ready on %s", entry.name, entry.version, entry.runtime.provider)
+            entry.load_seconds = time.perf_counter() - started
+            self.metrics.load_seconds.labels(entry.name, str(entry.version), runtime.provider).set(entry.load_seconds)
+            log.info(
+                "model %s v%s ready on %s in %.2fs", entry.name, entry.version, runtime.provider, entry.load_seconds
+            )
         except Exception as e:  # any failure marks this model failed; the others still serve
             entry.status, entry.reason = Status.failed, f"{type(e).__name__}: {e}"
             log.error("model %s failed to load: %s", entry.name, entry.reason)
+        provider = entry.runtime.provider if entry.runtime else "none"
+        self.metrics.model_status.labels(entry.name, str(entry.version), provider, entry.status.value).set(1)
 
     def load_all(self) -> None:
         self.discover()
@@ -119,6 +139,11 @@ class ModelRepository:
 
     def names_for(self, task: str) -> list[str]:
         return sorted(n for n, e in self.entries.items() if e.manifest is not None and e.manifest.task == task)
+
+    async def stop(self) -> None:
+        for entry in self.entries.values():
+            if entry.engine is not None:
+                await entry.engine.stop()
 
     def runtime(self, name: str | None, task: str) -> tuple[ModelEntry, ModelRuntime]:
         """The ready runtime serving `name` (default: the only/first model of `task`) or a 4xx/503."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import uvicorn
 
 from service.app import create_app
+from service.logs import configure
 from service.settings import Settings
 
 
 def serve(host: str | None = None, port: int | None = None, model_dir: str | None = None) -> None:
     overrides = {k: v for k, v in {"host": host, "port": port, "model_dir": model_dir and Path(model_dir)}.items() if v}
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    configure(settings.log_level, settings.log_json)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+        log_config=None, access_log=False,  # our middleware writes the access log, as JSON, with request ids
+    )  # fmt: skip

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, gt=0, description="largest decoded image (width x height)")
     max_images_per_request: int = Field(64, gt=0)
     log_level: str = "info"
+    log_json: bool = Field(True, description="log JSON lines (with request ids) instead of plain text")
+    batching: bool = Field(True, description="dynamic and continuous batching; off: one request per model call")
+    max_batch_size: int | None = Field(None, gt=0, description="override every manifest's max_batch_size")
+    max_delay_ms: float | None = Field(None, ge=0, description="override every manifest's max_delay_ms")
+    max_decoder_rows: int = Field(512, gt=0, description="rows (sequences, beams) per decoder step call")
+    max_queue: int = Field(256, gt=0, description="requests queued or running per model; beyond: 429")
+    request_timeout_s: float = Field(30.0, gt=0, description="default deadline; X-Request-Timeout overrides")
     readiness: Literal["all", "any"] = Field(
         "all", description="/readyz is 200 when all (or any) discovered models are ready"
     )

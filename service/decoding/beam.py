@@ -1,8 +1,9 @@
-"""Beam search (greedy is beam 1) over a decoder-step function, batched across sentences, in NumPy.
+"""Beam search (greedy is beam 1) as a step-by-step state machine, batched across sentences, in NumPy.
 
-The decoder step is called once per iteration for every live hypothesis of every sentence together; the
-per-sentence tensors (memory, masks) are gathered by each hypothesis's sentence index, so sentences of
-different lengths and finishing at different steps share one call.
+`BeamSearch` holds the live hypotheses of B sentences as rows: `last` tokens, decoder `state`, and `sent`,
+each row's sentence index (to gather per-sentence tensors such as the encoder memory). `advance` takes the
+decoder step's output for those rows. Any driver can run it: `beam_search` below calls the step directly,
+and the serving engine's scheduler advances many searches in one decoder call.
 """
 
 from __future__ import annotations
@@ -22,11 +23,88 @@ class Hypothesis:
     tokens: list[int]  # generated ids, EOS excluded
     score: float  # sum of log-probabilities, EOS included
     normalized: float  # score / length ** alpha, what beams are ranked by at the end
-    attention: list[np.ndarray] = field(default_factory=list)  # one (S,) row per generated token
+    attention: list[np.ndarray] = field(default_factory=list)  # one (S,) row per step
 
 
 def length_normalized(score: float, length: int, alpha: float) -> float:
     return score / max(length, 1) ** alpha
+
+
+class BeamSearch:
+    def __init__(
+        self,
+        initial_state: np.ndarray,
+        bos: int,
+        eos: int,
+        beam_size: int,
+        max_lengths: list[int],
+        alpha: float = 1.0,
+        keep_attention: bool = False,
+    ) -> None:
+        batch = initial_state.shape[0]
+        self.eos, self.beam_size, self.max_lengths = eos, beam_size, max_lengths
+        self.alpha, self.keep_attention = alpha, keep_attention
+        self.finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+        self.sent = np.arange(batch)  # (N,) sentence of each live row
+        self.state = initial_state  # (N, ...)
+        self.last = np.full(batch, bos, dtype=np.int64)  # (N,)
+        self.scores = np.zeros(batch)  # (N,)
+        self.history: list[list[int]] = [[] for _ in range(batch)]
+        self.attn_hist: list[list[np.ndarray]] = [[] for _ in range(batch)]
+        self.t = 0
+
+    @property
+    def done(self) -> bool:
+        return len(self.sent) == 0
+
+    @property
+    def rows(self) -> int:
+        return len(self.sent)
+
+    def advance(self, logp: np.ndarray, new_state: np.ndarray, attn: np.ndarray | None) -> None:
+        """Extend every live hypothesis by the step's log-probs (N, V); keep the best `beam_size` per sentence."""
+        self.t += 1
+        t, vocab = self.t, logp.shape[1]
+        keep_rows: list[int] = []
+        keep_tok: list[int] = []
+        keep_score: list[float] = []
+        for s in np.unique(self.sent):
+            rows = np.flatnonzero(self.sent == s)
+            cand = (self.scores[rows, None] + logp[rows]).ravel()  # (rows * V,)
+            k = min(2 * self.beam_size, cand.size)
+            top = np.argpartition(-cand, k - 1)[:k]
+            top = top[np.argsort(-cand[top], kind="stable")]
+            alive = 0
+            for flat in top:
+                row, tok = int(rows[flat // vocab]), int(flat % vocab)
+                if tok == self.eos or t >= self.max_lengths[s]:
+                    self._finish(s, row, tok, float(cand[flat]), attn)
+                else:
+                    keep_rows.append(row)
+                    keep_tok.append(tok)
+                    keep_score.append(float(cand[flat]))
+                    alive += 1
+                if alive == self.beam_size or len(self.finished[s]) >= self.beam_size:
+                    break
+            if len(self.finished[s]) >= self.beam_size or t >= self.max_lengths[s]:
+                del keep_rows[len(keep_rows) - alive :], keep_tok[len(keep_tok) - alive :]
+                del keep_score[len(keep_score) - alive :]  # this sentence is done: its live rows leave
+        idx = np.array(keep_rows, dtype=np.int64)
+        self.history = [self.history[r] + [tok] for r, tok in zip(keep_rows, keep_tok, strict=True)]
+        if self.keep_attention and attn is not None:
+            self.attn_hist = [self.attn_hist[r] + [attn[r]] for r in keep_rows]
+        else:
+            self.attn_hist = [[] for _ in keep_rows]
+        self.sent, self.state = self.sent[idx], new_state[idx]
+        self.last, self.scores = np.array(keep_tok, dtype=np.int64), np.array(keep_score)
+
+    def _finish(self, s: int, row: int, tok: int, score: float, attn: np.ndarray | None) -> None:
+        tokens = self.history[row] if tok == self.eos else self.history[row] + [tok]
+        attention = self.attn_hist[row] + [attn[row]] if self.keep_attention and attn is not None else []
+        self.finished[s].append(Hypothesis(tokens, score, length_normalized(score, self.t, self.alpha), attention))
+
+    def best(self) -> list[Hypothesis]:
+        return [max(f, key=lambda h: h.normalized) for f in self.finished]
 
 
 def beam_search(
@@ -40,54 +118,7 @@ def beam_search(
     keep_attention: bool = False,
 ) -> list[Hypothesis]:
     """The best hypothesis for each of the B sentences whose decoder states are initial_state (B, ...)."""
-    batch = initial_state.shape[0]
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    # Live hypotheses, one row each: sentence index, token history, running score, attention history.
-    sent = np.arange(batch)
-    state = initial_state
-    last = np.full(batch, bos, dtype=np.int64)
-    scores = np.zeros(batch)
-    history: list[list[int]] = [[] for _ in range(batch)]
-    attn_hist: list[list[np.ndarray]] = [[] for _ in range(batch)]
-    t = 0
-    while len(sent):
-        logp, new_state, attn = step(last, state, sent)
-        t += 1
-        keep_rows, keep_tok, keep_score = [], [], []
-        for s in np.unique(sent):
-            rows = np.flatnonzero(sent == s)
-            cand = (scores[rows, None] + logp[rows]).ravel()  # (rows * V,)
-            k = min(2 * beam_size, cand.size)
-            top = np.argpartition(-cand, k - 1)[:k]
-            top = top[np.argsort(-cand[top], kind="stable")]
-            vocab = logp.shape[1]
-            alive = 0
-            for flat in top:
-                row, tok = rows[flat // vocab], int(flat % vocab)
-                attn_rows = attn_hist[row] + [attn[row]] if keep_attention and attn is not None else []
-                if tok == eos or t >= max_lengths[s]:
-                    toks = history[row] if tok == eos else history[row] + [tok]
-                    finished[s].append(
-                        Hypothesis(toks, float(cand[flat]), length_normalized(float(cand[flat]), t, alpha), attn_rows)
-                    )
-                else:
-                    keep_rows.append(row)
-                    keep_tok.append(tok)
-                    keep_score.append(float(cand[flat]))
-                    alive += 1
-                if alive == beam_size or len(finished[s]) >= beam_size:
-                    break
-            if len(finished[s]) >= beam_size or t >= max_lengths[s]:
-                # This sentence is done: drop its live hypotheses from the next step.
-                while keep_rows and sent[keep_rows[-1]] == s and alive:
-                    keep_rows.pop(), keep_tok.pop(), keep_score.pop()
-                    alive -= 1
-        idx = np.array(keep_rows, dtype=np.int64)
-        history = [history[r] + [tok] for r, tok in zip(keep_rows, keep_tok, strict=True)]
-        if keep_attention and attn is not None:
-            attn_hist = [attn_hist[r] + [attn[r]] for r in keep_rows]
-        else:
-            attn_hist = [[] for _ in keep_rows]
-        sent, state = sent[idx], new_state[idx]
-        last, scores = np.array(keep_tok, dtype=np.int64), np.array(keep_score)
-    return [max(f, key=lambda h: h.normalized) for f in finished]
+    search = BeamSearch(initial_state, bos, eos, beam_size, max_lengths, alpha, keep_attention)
+    while not search.done:
+        search.advance(*step(search.last, search.state, search.sent))
+    return search.best()

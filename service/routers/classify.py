@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import numpy as np
@@ -9,6 +10,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.dependencies import RepositoryDep, SettingsDep
+from service.engine.engines import ClassifierEngine
+from service.engine.lifecycle import deadline_seconds, guarded
 from service.errors import InvalidInput
 from service.preprocessing.images import open_image
 from service.runtimes.classifier import ClassifierRuntime
@@ -33,12 +36,12 @@ REQUEST_BODY = {
         },
     }
 }
-ERRORS = {code: {"model": ErrorResponse} for code in (404, 413, 415, 422, 503)}
+ERRORS = {code: {"model": ErrorResponse} for code in (404, 413, 415, 422, 429, 503, 504)}
 
 
-def classify_images(runtime: ClassifierRuntime, images: list[tuple[str, bytes]], max_pixels: int, top_k: int):
-    batch = np.stack([runtime.preprocess(open_image(data, name, max_pixels), name) for name, data in images])
-    return runtime.postprocess(runtime.predict(batch), top_k)
+def preprocess_all(runtime: ClassifierRuntime, images: list[tuple[str, bytes]], max_pixels: int) -> np.ndarray:
+    """(N, 1, 28, 28): every image decoded and normalised, or a 4xx naming the first bad one."""
+    return np.stack([runtime.preprocess(open_image(data, name, max_pixels), name) for name, data in images])
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS, openapi_extra=REQUEST_BODY)
@@ -50,16 +53,23 @@ async def classify(
     top_k: Annotated[int, Query(ge=1, description="how many labels to return per image")] = 3,
 ) -> ClassifyResponse:
     entry, runtime = repository.runtime(model, "classify")
-    assert isinstance(runtime, ClassifierRuntime)
+    assert isinstance(runtime, ClassifierRuntime) and isinstance(entry.engine, ClassifierEngine)
+    request.state.model = entry.name
     if top_k > len(runtime.labels):
         raise InvalidInput(f"top_k is {top_k}; allowed: 1..{len(runtime.labels)} for model {entry.name!r}")
-    images = await uploaded_images(request, settings.max_upload_bytes, settings.max_images_per_request)
-    predictions = await run_in_threadpool(classify_images, runtime, images, settings.max_image_pixels, top_k)
+    timeout = deadline_seconds(request, settings.request_timeout_s)
+    engine = entry.engine
+    with engine.admission.slot():  # 429 here, before the body is read or decoded
+        announce = engine.batcher.announce() if engine.batcher else contextlib.nullcontext()
+        with announce:
+            images = await uploaded_images(request, settings.max_upload_bytes, settings.max_images_per_request)
+            rows = await run_in_threadpool(preprocess_all, runtime, images, settings.max_image_pixels)
+        probs = await guarded(request, engine.predict(rows), timeout)
     return ClassifyResponse(
         model=entry.name,
         version=entry.version or 0,
         results=[
             ClassifyResult(name=name, predictions=[Prediction(**vars(p)) for p in preds])
-            for (name, _), preds in zip(images, predictions, strict=True)
+            for (name, _), preds in zip(images, runtime.postprocess(probs, top_k), strict=True)
         ],
     )

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.decoding.sampling import SamplingParams
-from service.dependencies import RepositoryDep
+from service.dependencies import RepositoryDep, SettingsDep
+from service.engine.engines import DecoderEngine
+from service.engine.lifecycle import deadline_seconds, guarded
+from service.metrics import Metrics
 from service.repository import ModelEntry
 from service.runtimes.generator import Finish, GenerationRequest, GeneratorRuntime
 from service.schemas.common import ErrorResponse
@@ -20,18 +26,8 @@ from service.schemas.generate import GenerateRequest, GenerateResponse
 
 log = logging.getLogger("dlserve")
 router = APIRouter(prefix="/v1", tags=["generate"])
-ERRORS = {code: {"model": ErrorResponse} for code in (404, 422, 503)}
+ERRORS = {code: {"model": ErrorResponse} for code in (404, 422, 429, 503, 504)}
 SSE_DOC = {200: {"content": {"text/event-stream": {"example": 'data: {"text": "R"}\n\n...data: [DONE]\n\n'}}}}
-CHUNK = 16  # characters computed per worker-thread hop for JSON responses
-
-
-def take(it: Iterator[str | Finish], n: int) -> list[str | Finish]:
-    out: list[str | Finish] = []
-    for item in it:
-        out.append(item)
-        if isinstance(item, Finish) or len(out) >= n:
-            break
-    return out
 
 
 def sse(data: object, event: str | None = None) -> str:
@@ -39,33 +35,87 @@ def sse(data: object, event: str | None = None) -> str:
     return f"{head}data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
 
 
-async def stream_events(
-    it: Iterator[str | Finish], entry: ModelEntry, seed: int, request: Request
-) -> AsyncIterator[str]:
-    try:
+class Generation:
+    """One request's generation driven by the model's scheduler; pieces arrive on an asyncio queue."""
+
+    def __init__(self, entry: ModelEntry, req: GenerationRequest, metrics: Metrics) -> None:
+        self.entry, self.req, self.metrics = entry, req, metrics
+        self.queue: asyncio.Queue[str | Finish | BaseException] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self.started = time.perf_counter()
+        self.first_at: float | None = None
+
+    def emit(self, item: str | Finish) -> None:  # called from the prefill thread or the scheduler
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+    async def drive(self) -> None:
+        runtime, engine = self.entry.runtime, self.entry.engine
+        assert isinstance(runtime, GeneratorRuntime) and isinstance(engine, DecoderEngine)
+        job = await run_in_threadpool(runtime.start, self.req, self.emit)
+        try:
+            await engine.run(job)
+        except Exception as e:
+            self.queue.put_nowait(e)
+        finally:
+            job.close()  # also when cancelled: the job leaves the scheduler and the active count
+
+    async def items(self) -> AsyncIterator[str | Finish]:
         while True:
-            items = await run_in_threadpool(take, it, 1)
-            if not items:
-                break
-            item = items[0]
+            item = await self.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if self.first_at is None:
+                self.first_at = time.perf_counter()
+                self.metrics.ttft.labels(self.entry.name).observe(self.first_at - self.started)
             if isinstance(item, Finish):
-                yield sse({"finish_reason": item.reason, "tokens": item.tokens, "model": entry.name,
-                           "version": entry.version, "seed": seed})  # fmt: skip
-                break
-            yield sse({"text": item})
+                self.metrics.tokens.labels(self.entry.name).inc(item.tokens)
+                elapsed = time.perf_counter() - self.started
+                self.metrics.tokens_per_second.labels(self.entry.name).observe(item.tokens / max(elapsed, 1e-9))
+            yield item
+            if isinstance(item, Finish):
+                return
+
+    async def collect(self) -> tuple[str, Finish]:
+        driver = asyncio.ensure_future(self.drive())
+        try:
+            pieces = []
+            async for item in self.items():
+                if isinstance(item, Finish):
+                    await driver
+                    return "".join(pieces), item
+                pieces.append(item)
+            raise RuntimeError("generation ended without a finish")
+        finally:
+            driver.cancel()
+
+
+async def stream_events(gen: Generation, seed: int, release) -> AsyncIterator[str]:
+    driver = asyncio.ensure_future(gen.drive())
+    try:
+        async for item in gen.items():
+            if isinstance(item, Finish):
+                yield sse({"finish_reason": item.reason, "tokens": item.tokens, "model": gen.entry.name,
+                           "version": gen.entry.version, "seed": seed})  # fmt: skip
+            else:
+                yield sse({"text": item})
         yield sse("[DONE]")
     except Exception as e:  # the status line is already sent: report the error in the stream
-        log.exception("generation failed mid-stream (request %s)", getattr(request.state, "request_id", "-"))
+        log.exception("generation failed mid-stream")
         yield sse({"error": "internal_error", "detail": f"generation failed: {type(e).__name__}"}, event="error")
     finally:
-        it.close()  # type: ignore[attr-defined]  # a disconnect cancels us here: no more steps run
+        driver.cancel()  # a disconnect cancels this generator: the job leaves before its next step
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await driver
+        release()
 
 
 @router.post("/generate", response_model=GenerateResponse, responses={**ERRORS, **SSE_DOC})
-async def generate(body: GenerateRequest, request: Request, repository: RepositoryDep):
+async def generate(body: GenerateRequest, request: Request, repository: RepositoryDep, settings: SettingsDep):
     entry, runtime = repository.runtime(body.model, "generate")
-    assert isinstance(runtime, GeneratorRuntime)
+    assert isinstance(runtime, GeneratorRuntime) and isinstance(entry.engine, DecoderEngine)
+    request.state.model = entry.name
     runtime.encode(body.prompt)  # 422 for characters outside the vocabulary, before any response starts
+    timeout = deadline_seconds(request, settings.request_timeout_s)
     seed = secrets.randbits(63) if body.seed is None else body.seed
     req = GenerationRequest(
         prompt=body.prompt,
@@ -74,27 +124,19 @@ async def generate(body: GenerateRequest, request: Request, repository: Reposito
         seed=seed,
         stop=tuple(body.stop),
     )
-    it = runtime.generate(req)
+    metrics: Metrics = request.app.state.metrics
+    gen = Generation(entry, req, metrics)
+    admission = entry.engine.admission
     if body.stream:
+        admission.acquire()  # held until the stream ends
         return StreamingResponse(
-            stream_events(it, entry, seed, request),
+            stream_events(gen, seed, admission.release),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    pieces: list[str] = []
-    try:
-        while True:
-            items = await run_in_threadpool(take, it, CHUNK)
-            pieces += [i for i in items if isinstance(i, str)]
-            if items and isinstance(items[-1], Finish):
-                finish = items[-1]
-                break
-            if await request.is_disconnected():
-                log.info("client went away: generation stopped after %d characters", len(pieces))
-                return None
-    finally:
-        it.close()  # type: ignore[attr-defined]
+    with admission.slot():
+        text, finish = await guarded(request, gen.collect(), timeout)
     return GenerateResponse(
-        model=entry.name, version=entry.version or 0, text="".join(pieces), tokens=finish.tokens,
+        model=entry.name, version=entry.version or 0, text=text, tokens=finish.tokens,
         finish_reason=finish.reason, seed=seed,
     )  # fmt: skip

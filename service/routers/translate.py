@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.dependencies import RepositoryDep
+from service.dependencies import RepositoryDep, SettingsDep
+from service.engine.engines import DecoderEngine
+from service.engine.lifecycle import deadline_seconds, guarded
 from service.errors import InvalidInput
 from service.repository import ModelRepository
-from service.runtimes.translator import TranslatorRuntime
+from service.runtimes.translator import Translation, TranslatorRuntime
 from service.schemas.common import ErrorResponse
 from service.schemas.translate import Attention, TranslateRequest, TranslateResponse, TranslationOut
 
 router = APIRouter(prefix="/v1", tags=["translate"])
-ERRORS = {code: {"model": ErrorResponse} for code in (404, 422, 503)}
+ERRORS = {code: {"model": ErrorResponse} for code in (404, 422, 429, 503, 504)}
 
 
 def model_for_pair(repository: ModelRepository, source: str, target: str) -> str:
@@ -26,31 +28,36 @@ def model_for_pair(repository: ModelRepository, source: str, target: str) -> str
     return pairs[f"{source}-{target}"]
 
 
+def to_schema(t: Translation, with_attention: bool) -> TranslationOut:
+    attention = None
+    if t.attention is not None:
+        attention = Attention(
+            source_tokens=t.source_tokens, target_tokens=t.target_tokens, weights=t.attention.tolist()
+        )
+    return TranslationOut(
+        text=t.text, score=t.score, tokens=t.target_tokens if with_attention else None, attention=attention
+    )
+
+
 @router.post("/translate", response_model=TranslateResponse, responses=ERRORS)
-async def translate(body: TranslateRequest, repository: RepositoryDep) -> TranslateResponse:
+async def translate(
+    body: TranslateRequest, request: Request, repository: RepositoryDep, settings: SettingsDep
+) -> TranslateResponse:
     name = body.model or model_for_pair(repository, body.source, body.target)
     entry, runtime = repository.runtime(name, "translate")
-    assert isinstance(runtime, TranslatorRuntime)
+    assert isinstance(runtime, TranslatorRuntime) and isinstance(entry.engine, DecoderEngine)
+    request.state.model = entry.name
     if (runtime.source, runtime.target) != (body.source, body.target):
         raise InvalidInput(
             f"model {name!r} translates {runtime.source}-{runtime.target}, not {body.source}-{body.target}"
         )
-    beam = body.beam_size or runtime.default_beam
-    results = await run_in_threadpool(runtime.translate, body.all_texts(), beam, body.max_length, body.return_attention)
+    timeout = deadline_seconds(request, settings.request_timeout_s)
+    with entry.engine.admission.slot():
+        encoded = await run_in_threadpool(runtime.encode, body.all_texts())
+        job = runtime.job(encoded, body.beam_size or runtime.default_beam, body.max_length, body.return_attention)
+        await guarded(request, entry.engine.run(job), timeout)
     return TranslateResponse(
         model=entry.name,
         version=entry.version or 0,
-        translations=[
-            TranslationOut(
-                text=t.text,
-                score=t.score,
-                tokens=t.target_tokens if body.return_attention else None,
-                attention=Attention(
-                    source_tokens=t.source_tokens, target_tokens=t.target_tokens, weights=t.attention.tolist()
-                )
-                if t.attention is not None
-                else None,
-            )
-            for t in results
-        ],
+        translations=[to_schema(t, body.return_attention) for t in runtime.results(job, body.return_attention)],
     )

@@ -46,6 +46,9 @@ class ModelRuntime:
     def provider(self) -> str:
         return primary_provider(next(iter(self.sessions.values())))
 
+    def warm_up(self) -> None:
+        """Run representative shapes once so the first real request does not pay for allocations."""
+
     def check_reference(self) -> float:
         """Re-run the manifest's reference input; raise ArtifactError when any output differs beyond atol."""
         ref = self.manifest.reference

@@ -39,6 +39,10 @@ class ClassifierRuntime(ModelRuntime):
         graph = self.manifest.graphs["model"]
         self.input_name, self.output_name = graph.inputs[0].name, graph.outputs[0].name
 
+    def warm_up(self) -> None:
+        for batch in (1, int(self.manifest.batching.max_batch_size)):
+            self.predict(np.zeros((batch, 1, self.size, self.size), np.float32))
+
     def preprocess(self, image: Image.Image, name: str) -> np.ndarray:
         """One decoded image -> (1, size, size) float32, normalized as in training."""
         digit = mnist_digit(to_grayscale(image), name, self.size, self.fit)

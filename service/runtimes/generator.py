@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from service.decoding.sampling import SamplingParams, sample
 from service.decoding.stops import StopMatcher
+from service.engine.scheduler import Axes
 from service.errors import InvalidInput
 from service.runtimes.base import ArtifactError, ModelRuntime
 
 State = tuple[np.ndarray, np.ndarray]  # h, c: (L, B, H) each
+STEP_INPUTS = {"tokens": Axes(0), "h": Axes(1), "c": Axes(1)}
+STEP_OUTPUTS = {"logits": Axes(0), "h_out": Axes(1), "c_out": Axes(1)}
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,65 @@ class GeneratorStats:
             self.steps += steps
 
 
+class GenerationJob:
+    """One generation between steps: last token, LSTM state, its own RNG and stop matcher.
+
+    `emit` receives text pieces as they become safe to send (stop sequences held back), then a Finish.
+    The same job runs alone (`GeneratorRuntime.generate`) or inside the engine's scheduler, so batching
+    can never change what a seed produces.
+    """
+
+    rows = 1
+
+    def __init__(self, runtime: GeneratorRuntime, req: GenerationRequest, emit: Callable[[str | Finish], None]) -> None:
+        self.runtime, self.req, self.emit = runtime, req, emit
+        self.ids = runtime.encode(req.prompt)
+        self.rng = [np.random.default_rng(req.seed)]
+        self.stops = StopMatcher(list(req.stop))
+        self.n = 0
+        self.done = False
+        self.token = np.zeros(1, np.int64)
+        self.h = self.c = np.zeros(0, np.float32)
+        runtime.stats.add(active=1)
+
+    def begin(self, logits: np.ndarray, state: State) -> None:
+        """Take the prompt's prefill output and sample the first character."""
+        self.h, self.c = state
+        self._sample(logits)
+
+    def feeds(self) -> dict[str, np.ndarray]:
+        return {"tokens": self.token, "h": self.h, "c": self.c}
+
+    def update(self, outputs: dict[str, np.ndarray]) -> None:
+        self.h, self.c = outputs["h_out"], outputs["c_out"]
+        self._sample(outputs["logits"])
+
+    def _sample(self, logits: np.ndarray) -> None:
+        self.token = sample(logits, self.req.sampling, self.rng)
+        self.n += 1
+        self.runtime.stats.add(steps=1)
+        piece = self.stops.push(self.runtime.vocab[int(self.token[0])])
+        if piece:
+            self.emit(piece)
+        if self.stops.stopped:
+            self._end(Finish("stop", self.n))
+        elif self.n >= self.req.max_tokens:
+            rest = self.stops.flush()
+            if rest:
+                self.emit(rest)
+            self._end(Finish("length", self.n))
+
+    def _end(self, finish: Finish) -> None:
+        self.emit(finish)
+        self.close()
+
+    def close(self) -> None:
+        """Finished or abandoned: it leaves the active count once."""
+        if not self.done:
+            self.done = True
+            self.runtime.stats.add(active=-1)
+
+
 class GeneratorRuntime(ModelRuntime):
     task = "generate"
 
@@ -57,6 +119,11 @@ class GeneratorRuntime(ModelRuntime):
         self.layers = int(self.manifest.state["num_layers"])
         self.hidden = int(self.manifest.state["hidden_size"])
         self.stats = GeneratorStats()
+
+    def warm_up(self) -> None:
+        self.prefill(np.zeros((1, 32), np.int64), self.initial_state(1))
+        for batch in (1, 16):
+            self.step(np.zeros(batch, np.int64), self.initial_state(batch))
 
     def encode(self, prompt: str) -> np.ndarray:
         unknown = sorted(set(prompt) - self.index.keys())
@@ -85,31 +152,30 @@ class GeneratorRuntime(ModelRuntime):
         logits, h, c = self.sessions["step"].run(None, {"tokens": tokens, "h": state[0], "c": state[1]})
         return logits, (h, c)
 
-    def generate(self, req: GenerationRequest) -> Iterator[str | Finish]:
-        """Yield text pieces as they become safe to emit (stop sequences held back), then a Finish.
+    def step_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The step graph on named inputs, for the scheduler."""
+        return dict(zip(STEP_OUTPUTS, self.sessions["step"].run(list(STEP_OUTPUTS), feeds), strict=True))
 
-        A consumer that stops iterating stops the work: each character is computed only when asked for.
-        """
-        ids = self.encode(req.prompt)
-        rng = [np.random.default_rng(req.seed)]
-        stops = StopMatcher(list(req.stop))
-        self.stats.add(active=1)
+    def start(self, req: GenerationRequest, emit: Callable[[str | Finish], None]) -> GenerationJob:
+        """A job with the prompt prefilled and its first character sampled (runs the prefill graph)."""
+        job = GenerationJob(self, req, emit)
         try:
-            logits, state = self.prefill(ids[None], self.initial_state(1))
-            for n in range(1, req.max_tokens + 1):
-                token = sample(logits, req.sampling, rng)
-                self.stats.add(steps=1)
-                piece = stops.push(self.vocab[int(token[0])])
-                if piece:
-                    yield piece
-                if stops.stopped:
-                    yield Finish("stop", n)
+            job.begin(*self.prefill(job.ids[None], self.initial_state(1)))
+        except BaseException:
+            job.close()
+            raise
+        return job
+
+    def generate(self, req: GenerationRequest) -> Iterator[str | Finish]:
+        """Unbatched generation: yield text pieces, then a Finish. Stopping the iteration stops the work."""
+        out: list[str | Finish] = []
+        job = self.start(req, out.append)
+        try:
+            while True:
+                yield from out
+                out.clear()
+                if job.done:
                     return
-                if n < req.max_tokens:
-                    logits, state = self.step(token, state)
-            rest = stops.flush()
-            if rest:
-                yield rest
-            yield Finish("length", req.max_tokens)
+                job.update(self.step_feeds(job.feeds()))
         finally:
-            self.stats.add(active=-1)
+            job.close()

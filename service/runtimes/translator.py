@@ -7,10 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
-from service.decoding.beam import beam_search
+from service.decoding.beam import BeamSearch
+from service.engine.scheduler import Axes
 from service.runtimes.base import ArtifactError, ModelRuntime
 
 MAX_SOURCE_TOKENS = 200
+STEP_INPUTS = {"tokens": Axes(0), "state": Axes(0), "memory": Axes(0, 1), "keys": Axes(0, 1), "mask": Axes(0, 1)}
+STEP_OUTPUTS = {"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0, 1)}
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,42 @@ class Translation:
     source_tokens: list[str]
     target_tokens: list[str]
     attention: np.ndarray | None  # (target tokens, source tokens)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A request's sentences after the encoder graph."""
+
+    lengths: np.ndarray  # (B,) source tokens
+    pieces: list[list[str]]  # subword strings per sentence
+    memory: np.ndarray  # (B, S, D)
+    keys: np.ndarray  # (B, S, A)
+    mask: np.ndarray  # (B, S)
+    state: np.ndarray  # (B, H) initial decoder state
+    attends_source: bool  # False for the attention-free model, whose memory is the single context C
+
+
+class TranslationJob:
+    """One request's beam search between decoder steps; its rows are the live hypotheses of its sentences."""
+
+    def __init__(self, enc: Encoded, search: BeamSearch) -> None:
+        self.enc, self.search = enc, search
+
+    @property
+    def done(self) -> bool:
+        return self.search.done
+
+    @property
+    def rows(self) -> int:
+        return self.search.rows
+
+    def feeds(self) -> dict[str, np.ndarray]:
+        s, e = self.search, self.enc
+        return {"tokens": s.last, "state": s.state, "memory": e.memory[s.sent], "keys": e.keys[s.sent],
+                "mask": e.mask[s.sent]}  # fmt: skip
+
+    def update(self, outputs: dict[str, np.ndarray]) -> None:
+        self.search.advance(outputs["log_probs"], outputs["state_out"], outputs["attention"])
 
 
 class TranslatorRuntime(ModelRuntime):
@@ -37,43 +76,52 @@ class TranslatorRuntime(ModelRuntime):
         self.default_beam = int(m.decoding.get("beam_size", 5))
         self.alpha = float(m.decoding.get("alpha", 1.0))
 
-    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
-        """-> padded ids (B, S), lengths (B,), subword strings per text."""
+    def warm_up(self) -> None:
+        self.translate(["A man is riding a bike.", "Two dogs play in the snow near a red house."], 5)
+
+    def encode(self, texts: list[str]) -> Encoded:
         encs = [self.src_tok.encode(t) for t in texts]
         ids = [e.ids[:MAX_SOURCE_TOKENS] or [self.special.pad] for e in encs]
         tokens = np.full((len(ids), max(map(len, ids))), self.special.pad, np.int64)
         for r, row in enumerate(ids):
             tokens[r, : len(row)] = row
-        return tokens, np.array([len(r) for r in ids], np.int64), [e.tokens[:MAX_SOURCE_TOKENS] for e in encs]
-
-    def translate(
-        self, texts: list[str], beam_size: int, max_length: int | None = None, return_attention: bool = False
-    ) -> list[Translation]:
-        tokens, lengths, pieces = self.encode(texts)
+        lengths = np.array([len(r) for r in ids], np.int64)
         memory, keys, mask, state = self.sessions["encoder"].run(None, {"tokens": tokens, "lengths": lengths})
-        step_session = self.sessions["decoder_step"]
+        pieces = [e.tokens[:MAX_SOURCE_TOKENS] for e in encs]
+        return Encoded(lengths, pieces, memory, keys, mask, state, memory.shape[1] == tokens.shape[1])
 
-        def step(tok: np.ndarray, st: np.ndarray, sent: np.ndarray):
-            feeds = {"tokens": tok, "state": st, "memory": memory[sent], "keys": keys[sent], "mask": mask[sent]}
-            logp, st, attn = step_session.run(None, feeds)
-            return logp, st, attn
+    def job(self, enc: Encoded, beam_size: int, max_length: int | None, attention: bool) -> TranslationJob:
+        limits = [max_length or int(2 * n + 10) for n in enc.lengths]
+        sp = self.special
+        return TranslationJob(enc, BeamSearch(enc.state, sp.bos, sp.eos, beam_size, limits, self.alpha, attention))
 
-        limits = [max_length or int(2 * n + 10) for n in lengths]
-        hyps = beam_search(
-            step, state, self.special.bos, self.special.eos, beam_size, limits, self.alpha, return_attention
-        )
+    def step_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The decoder step graph on named inputs, for the scheduler."""
+        outs = self.sessions["decoder_step"].run(list(STEP_OUTPUTS), feeds)
+        return dict(zip(STEP_OUTPUTS, outs, strict=True))
+
+    def results(self, job: TranslationJob, return_attention: bool) -> list[Translation]:
         out = []
-        for h, src_pieces, n in zip(hyps, pieces, lengths, strict=True):
+        for h, pieces, n in zip(job.search.best(), job.enc.pieces, job.enc.lengths, strict=True):
             attn = None
-            if return_attention and h.attention and memory.shape[1] == tokens.shape[1]:
-                attn = np.stack(h.attention)[: len(h.tokens), :n]  # (T, S): the EOS row and padding dropped
+            if return_attention and h.attention and job.enc.attends_source:
+                attn = np.stack(h.attention)[: len(h.tokens), :n]  # (T, S): the EOS row dropped
             out.append(
                 Translation(
                     text=self.tgt_tok.decode(h.tokens),
                     score=h.normalized,
-                    source_tokens=src_pieces,
+                    source_tokens=pieces,
                     target_tokens=[self.tgt_tok.id_to_token(i) for i in h.tokens],
                     attention=attn,
                 )
             )
         return out
+
+    def translate(
+        self, texts: list[str], beam_size: int, max_length: int | None = None, return_attention: bool = False
+    ) -> list[Translation]:
+        """Unbatched: encode, then run the beam search to the end with direct decoder calls."""
+        job = self.job(self.encode(texts), beam_size, max_length, return_attention)
+        while not job.done:
+            job.update(self.step_feeds(job.feeds()))
+        return self.results(job, return_attention)

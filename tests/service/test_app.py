@@ -38,7 +38,10 @@ def test_health_ready_and_models(client):
     info = client.get("/v1/models/lenet5-mnist").json()
     assert info["status"] == "ready" and info["provider"] == "CPUExecutionProvider"
     assert info["metrics"]["test_error"] <= 0.0095
-    assert [m["name"] for m in client.get("/v1/models").json()["models"]] == ["lenet5-mnist"]
+    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert set(models) == {"lenet5-mnist", "charlstm-shakespeare", "gru-en-fr", "gru-en-de"}
+    assert {m["status"] for m in models.values()} == {"ready"}
+    assert models["gru-en-de"]["task"] == "translate" and models["charlstm-shakespeare"]["task"] == "generate"
 
 
 def test_multipart_and_json_agree_in_request_order(client, mnist_test):
@@ -97,7 +100,7 @@ def test_bomb_unknown_model_and_top_k(client):
     r = client.post("/v1/classify", files=[("files", ("big.png", buf.getvalue(), "image/png"))])
     assert r.status_code == 413 and "1500x1500 = 2250000 pixels; the limit is 1000000" in r.json()["detail"]
     r = client.post("/v1/classify?model=resnet", files=[("files", ("a.png", b"x", "image/png"))])
-    assert r.status_code == 404 and "available models: ['lenet5-mnist']" in r.json()["detail"]
+    assert r.status_code == 404 and "available models: ['charlstm-shakespeare', 'gru-en-de'" in r.json()["detail"]
     for k, msg in ((0, "top_k: Input should be greater than or equal to 1"), (11, "allowed: 1..10")):
         r = client.post(f"/v1/classify?top_k={k}", files=[("files", ("a.png", b"x", "image/png"))])
         assert r.status_code == 422 and msg in r.json()["detail"]

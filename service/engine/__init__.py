@@ -1,0 +1,1 @@
+"""The serving engine: dynamic batching, step-level continuous batching, admission control."""

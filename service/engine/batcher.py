@@ -1,0 +1,124 @@
+"""Dynamic batching for single-pass models: requests from different clients merged into one model call.
+
+A batch closes when it holds `max_batch_size` rows or `max_delay_ms` after its first item, whichever is
+first; it only waits while more work has been announced (a request admitted and still preprocessing), so a
+lone client never pays the delay. The model runs in a worker thread, off the event loop. When a batch
+fails, its items are retried one by one so that one bad item fails only its own request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger("dlserve")
+
+BatchFn = Callable[[np.ndarray], np.ndarray]  # (N, ...) rows in -> (N, ...) rows out
+Observer = Callable[[int, float, float], None]  # (batch rows, queue seconds of the oldest item, compute seconds)
+
+
+@dataclass
+class _Item:
+    rows: np.ndarray
+    future: asyncio.Future
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+class DynamicBatcher:
+    def __init__(self, fn: BatchFn, max_batch_size: int, max_delay_ms: float, observe: Observer | None = None) -> None:
+        self.fn, self.max_batch_size, self.max_delay = fn, max_batch_size, max_delay_ms / 1000
+        self.observe = observe
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.announced = 0  # requests admitted that will submit soon
+        self._carry: _Item | None = None  # an item that did not fit the last batch: it opens the next one
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @contextlib.contextmanager
+    def announce(self):
+        """Tell the batcher a request is on its way (while it preprocesses), so a forming batch waits for it."""
+        self.announced += 1
+        try:
+            yield
+        finally:
+            self.announced -= 1
+
+    async def submit(self, rows: np.ndarray) -> np.ndarray:
+        """Queue (n, ...) rows; returns the model's (n, ...) output rows for them."""
+        self.start()
+        item = _Item(rows, asyncio.get_running_loop().create_future())
+        self.queue.put_nowait(item)
+        return await item.future
+
+    async def _collect(self) -> list[_Item]:
+        first, self._carry = self._carry, None
+        batch = [first if first is not None else await self.queue.get()]
+        size = len(batch[0].rows)
+        deadline = batch[0].queued_at + self.max_delay
+        while size < self.max_batch_size:
+            if not self.queue.empty():
+                nxt = self.queue.get_nowait()
+            else:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 or self.announced == 0:
+                    break
+                try:
+                    nxt = await asyncio.wait_for(self.queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if size + len(nxt.rows) > self.max_batch_size:
+                self._carry = nxt
+                break
+            batch.append(nxt)
+            size += len(nxt.rows)
+        return [b for b in batch if not b.future.cancelled()]  # dropped: deadline passed or client gone
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._collect()
+            if not batch:
+                continue
+            started = time.perf_counter()
+            try:
+                out = await asyncio.to_thread(self.fn, np.concatenate([b.rows for b in batch]))
+            except Exception:
+                log.exception("batch of %d items failed; retrying them one by one", len(batch))
+                await self._one_by_one(batch)
+                continue
+            if self.observe:
+                self.observe(
+                    sum(len(b.rows) for b in batch), started - batch[0].queued_at, time.perf_counter() - started
+                )
+            offset = 0
+            for b in batch:
+                n = len(b.rows)
+                if not b.future.done():
+                    b.future.set_result(out[offset : offset + n])
+                offset += n
+
+    async def _one_by_one(self, batch: list[_Item]) -> None:
+        for b in batch:
+            try:
+                out = await asyncio.to_thread(self.fn, b.rows)
+            except Exception as e:
+                if not b.future.done():
+                    b.future.set_exception(e)
+            else:
+                if not b.future.done():
+                    b.future.set_result(out)

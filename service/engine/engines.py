@@ -1,0 +1,80 @@
+"""One engine per loaded model: how its requests reach onnxruntime (batched or not), and its admission."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from service.engine.admission import Admission
+from service.engine.batcher import DynamicBatcher
+from service.engine.scheduler import StepJob, StepScheduler
+from service.metrics import Metrics
+from service.runtimes import generator, translator
+from service.runtimes.base import ModelRuntime
+from service.runtimes.classifier import ClassifierRuntime
+from service.settings import Settings
+
+
+class Engine:
+    def __init__(self, name: str, runtime: ModelRuntime, settings: Settings, metrics: Metrics) -> None:
+        self.name, self.runtime, self.settings, self.metrics = name, runtime, settings, metrics
+        self.admission = Admission(name, settings.max_queue)
+        batching = runtime.manifest.batching
+        self.max_batch_size = settings.max_batch_size or batching.max_batch_size
+        self.max_delay_ms = batching.max_delay_ms if settings.max_delay_ms is None else settings.max_delay_ms
+
+    async def stop(self) -> None:
+        return None
+
+
+class ClassifierEngine(Engine):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.runtime, ClassifierRuntime)
+        self.batcher = None
+        if self.settings.batching:
+            observe = self.metrics.observe_batch(self.name)
+            self.batcher = DynamicBatcher(self.runtime.predict, self.max_batch_size, self.max_delay_ms, observe)
+
+    async def predict(self, rows: np.ndarray) -> np.ndarray:
+        if self.batcher is not None:
+            return await self.batcher.submit(rows)
+        started = time.perf_counter()
+        out = await asyncio.to_thread(self.runtime.predict, rows)
+        self.metrics.observe_batch(self.name)(len(rows), 0.0, time.perf_counter() - started)
+        return out
+
+    async def stop(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.stop()
+
+
+class DecoderEngine(Engine):
+    """Continuous batching: all jobs of this model advance together, one decoder-step call per iteration."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        rt = self.runtime
+        module = generator if isinstance(rt, generator.GeneratorRuntime) else translator
+        self.scheduler = StepScheduler(
+            rt.step_feeds,  # type: ignore[attr-defined]
+            module.STEP_INPUTS,
+            module.STEP_OUTPUTS,
+            max_rows=self.settings.max_decoder_rows,
+            max_jobs=None if self.settings.batching else 1,
+            observe=self.metrics.observe_step(self.name),
+        )
+
+    async def run(self, job: StepJob) -> None:
+        await self.scheduler.run(job)
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+
+
+def make_engine(name: str, runtime: ModelRuntime, settings: Settings, metrics: Metrics) -> Engine:
+    if isinstance(runtime, ClassifierRuntime):
+        return ClassifierEngine(name, runtime, settings, metrics)
+    return DecoderEngine(name, runtime, settings, metrics)
