@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME_EXTRA ?= $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 PYTEST_ARGS ?=
 
-.PHONY: serve test install-service install lint format clean
+.PHONY: serve test install-service install lint format clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,21 +16,25 @@ install-service: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[$(RUNTIME_EXTRA)]"
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[$(RUNTIME_EXTRA),train,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[$(RUNTIME_EXTRA),train,dev,bench]"
 
 serve: install-service
 	$(BIN)/dlserve serve
 
 lint: install
-	$(BIN)/ruff check service training tests
-	$(BIN)/ruff format --check service training tests
+	$(BIN)/ruff check service training tests bench
+	$(BIN)/ruff format --check service training tests bench
 
 test: install lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Side-by-side benchmark against peer servers (needs `hey`: apt-get install hey). Not part of `make test`.
+bench: install
+	$(BIN)/python -m bench.run
+
 format:
-	$(BIN)/ruff format service training tests
-	$(BIN)/ruff check --fix service training tests
+	$(BIN)/ruff format service training tests bench
+	$(BIN)/ruff check --fix service training tests bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache test-artifacts

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-MODELS = REPO / "models"
+from tests_support import MODELS, REPO, Server, start_server, stop_server
 
 
 def find_data_dir() -> Path:
@@ -48,47 +40,6 @@ def mnist_test(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     with gzip.open(root / "t10k-labels-idx1-ubyte.gz") as f:
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
     return images.reshape(-1, 28, 28), labels.astype(np.int64)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-
-def start_server(model_dir: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 60) -> Server:
-    port = free_port()
-    full_env = {**os.environ, "DLSERVE_MODEL_DIR": str(model_dir), "DLSERVE_PORT": str(port), **(env or {})}
-    cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
-    proc = subprocess.Popen(cmd, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return Server(url, proc, log)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server not ready after {timeout}s:\n{log.read_text()}")
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
 
 
 @pytest.fixture(scope="session")

@@ -13,14 +13,18 @@ class Admission:
         self.model, self.limit = model, limit
         self.in_flight = 0
 
-    def acquire(self) -> None:
-        """Take one slot for a request's lifetime; refused before any preprocessing when all are taken."""
+    def check(self) -> None:
+        """Raise Overloaded (429) when every slot is taken."""
         if self.in_flight >= self.limit:
             raise Overloaded(
                 f"model {self.model!r} has {self.in_flight} requests queued or running (limit {self.limit}); "
                 "retry after the delay in Retry-After",
                 retry_after=1,
             )
+
+    def acquire(self) -> None:
+        """Take one slot for a request's lifetime; refused before any preprocessing when all are taken."""
+        self.check()
         self.in_flight += 1
 
     def release(self) -> None:

@@ -89,7 +89,9 @@ class Generation:
             driver.cancel()
 
 
-async def stream_events(gen: Generation, seed: int, release) -> AsyncIterator[str]:
+async def stream_events(gen: Generation, seed: int) -> AsyncIterator[str]:
+    # The slot is taken here, not in the handler: a stream that never starts must not hold one.
+    gen.entry.engine.admission.acquire()
     driver = asyncio.ensure_future(gen.drive())
     try:
         async for item in gen.items():
@@ -106,7 +108,7 @@ async def stream_events(gen: Generation, seed: int, release) -> AsyncIterator[st
         driver.cancel()  # a disconnect cancels this generator: the job leaves before its next step
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await driver
-        release()
+        gen.entry.engine.admission.release()
 
 
 @router.post("/generate", response_model=GenerateResponse, responses={**ERRORS, **SSE_DOC})
@@ -128,9 +130,9 @@ async def generate(body: GenerateRequest, request: Request, repository: Reposito
     gen = Generation(entry, req, metrics)
     admission = entry.engine.admission
     if body.stream:
-        admission.acquire()  # held until the stream ends
+        admission.check()  # 429 before the stream starts
         return StreamingResponse(
-            stream_events(gen, seed, admission.release),
+            stream_events(gen, seed),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
