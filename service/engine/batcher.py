@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from service.engine.worker import BackgroundLoop
+
 log = logging.getLogger("dlserve")
 
 BatchFn = Callable[[np.ndarray], np.ndarray]  # (N, ...) rows in -> (N, ...) rows out
@@ -30,25 +32,13 @@ class _Item:
     queued_at: float = field(default_factory=time.perf_counter)
 
 
-class DynamicBatcher:
+class DynamicBatcher(BackgroundLoop):
     def __init__(self, fn: BatchFn, max_batch_size: int, max_delay_ms: float, observe: Observer | None = None) -> None:
         self.fn, self.max_batch_size, self.max_delay = fn, max_batch_size, max_delay_ms / 1000
         self.observe = observe
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.announced = 0  # requests admitted that will submit soon
         self._carry: _Item | None = None  # an item that did not fit the last batch: it opens the next one
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     @contextlib.contextmanager
     def announce(self):

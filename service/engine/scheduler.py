@@ -10,7 +10,6 @@ each job back its own rows, trimmed to its own lengths.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from service.engine.worker import BackgroundLoop
 
 log = logging.getLogger("dlserve")
 
@@ -63,7 +64,7 @@ class _Entry:
     pad_len: int | None = None  # this job's length along the padded axes
 
 
-class StepScheduler:
+class StepScheduler(BackgroundLoop):
     def __init__(
         self,
         step: StepFn,
@@ -78,18 +79,6 @@ class StepScheduler:
         self.waiting: list[_Entry] = []
         self.active: list[_Entry] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     @property
     def live_rows(self) -> int:
