@@ -1,6 +1,6 @@
 """Benchmark: the prefill graph against stepping the step graph over a prompt, side by side in one run.
 
-    .venv/bin/python benchmarks/prefill_vs_step.py [--model-dir models] [--repeats 5]
+    .venv/bin/python -m bench.prefill_vs_step [--model-dir models] [--repeats 5]
 
 Both paths run alternately on the same prompts in the same process, so machine noise hits both; the
 ratio is what to read. Prints a Markdown table.
