@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest request body accepted")
     max_image_pixels: int = Field(40_000_000, gt=0, description="largest decoded image (width x height)")
     max_images_per_request: int = Field(64, gt=0)
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes, each with its own model copies")
     log_level: str = "info"
     log_json: bool = Field(True, description="log JSON lines (with request ids) instead of plain text")
     batching: bool = Field(True, description="dynamic and continuous batching; off: one request per model call")
