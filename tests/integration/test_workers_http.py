@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from tests_support import MODELS, start_server, stop_server
@@ -11,7 +13,13 @@ pytestmark = pytest.mark.integration
 
 def test_two_workers_serve_and_settings_reach_them(tmp_path):
     srv = start_server(MODELS, tmp_path / "server.log", {"DLSERVE_WORKERS": "2"})
+    log = tmp_path / "server.log"
     try:
+        # /readyz answers from whichever worker accepts; wait until both have loaded their models.
+        for _ in range(300):
+            if log.read_text().count("model charlstm-shakespeare v1 ready") == 2:
+                break
+            time.sleep(0.1)
         texts = set()
         with httpx.Client(base_url=srv.url, timeout=30) as client:
             for _ in range(12):
@@ -19,7 +27,6 @@ def test_two_workers_serve_and_settings_reach_them(tmp_path):
                 assert r.status_code == 200
                 texts.add(r.json()["text"])
         assert len(texts) == 1  # same seed, same text, whichever worker answered
-        log = (tmp_path / "server.log").read_text()
-        assert log.count("model lenet5-mnist v1 ready") == 2  # each worker loaded its own copy
+        assert log.read_text().count("model lenet5-mnist v1 ready") == 2  # each worker loaded its own copy
     finally:
         stop_server(srv)
