@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -172,13 +171,10 @@ def export(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    ckpt_free_manifest = json.loads((common.out_dir(args, NAME) / "manifest.json").read_text())
-    config = LeNetConfig(**ckpt_free_manifest["training"]["model_config"])
+    manifest = json.loads((common.out_dir(args, NAME) / "manifest.json").read_text())
+    config = LeNetConfig(**manifest["training"]["model_config"])
     te = mnist.load_split(common.data_dir(args), "t10k")
     if args.eval_limit:
         te = mnist.MnistSplit(te.images[: args.eval_limit], te.labels[: args.eval_limit])
     error = onnx_test_error(common.out_dir(args, NAME) / "model.onnx", te, config)
     print(json.dumps({"model": NAME, "test_images": len(te.labels), "test_error": error, "test_accuracy": 1 - error}))
-
-
-__all__ = ["add_arguments", "train", "export", "evaluate", "asdict"]
