@@ -11,9 +11,11 @@ class GenerateRequest(BaseModel):
     model: str | None = Field(None, description="model name; default: the first generate model")
     prompt: str = Field(min_length=1, max_length=4000, description="text to continue (1..4000 characters)")
     max_tokens: int = Field(200, ge=1, le=2000, description="characters to generate")
-    temperature: float = Field(0.8, gt=0, le=5, description="sampling temperature, in (0, 5]")
+    temperature: float = Field(0.8, gt=0, le=5, allow_inf_nan=False, description="sampling temperature, in (0, 5]")
     top_k: int | None = Field(40, ge=1, le=1000, description="keep the k most likely characters; null: all")
-    top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling mass, in (0, 1]; null: off")
+    top_p: float | None = Field(
+        None, gt=0, le=1, allow_inf_nan=False, description="nucleus sampling mass, in (0, 1]; null: off"
+    )
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="same seed and parameters: same text")
     stop: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=4, description="stop before any of these (up to 4, 1..64 characters)"

@@ -69,6 +69,7 @@ def test_stop_sequence(server):
         ({"temperature": 0}, "temperature: Input should be greater than 0"),
         ({"temperature": 5.5}, "temperature: Input should be less than or equal to 5"),
         ({"top_p": 0}, "top_p: Input should be greater than 0"),
+        ({"temperature": float("nan")}, "temperature: Input should be a finite number"),
         ({"top_p": 1.2}, "top_p: Input should be less than or equal to 1"),
         ({"prompt": "a" * 4001}, "prompt: String should have at most 4000 characters"),
         ({"prompt": ""}, "prompt: String should have at least 1 character"),
@@ -77,9 +78,19 @@ def test_stop_sequence(server):
     ],
 )
 def test_bad_input(server, patch, message):
-    r = httpx.post(f"{server.url}/v1/generate", json={"prompt": "ROMEO:", **patch}, timeout=30)
+    body = json.dumps({"prompt": "ROMEO:", **patch})  # the json module writes NaN, as some clients do
+    r = httpx.post(f"{server.url}/v1/generate", content=body, headers={"content-type": "application/json"}, timeout=30)
     assert r.status_code == (404 if "model" in patch else 422), r.text
     assert message in r.json()["detail"]
+
+
+def test_invalid_json_body(server):
+    r = httpx.post(f"{server.url}/v1/generate", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422) and r.json()["detail"].startswith("body is not valid JSON")
+    r = httpx.post(f"{server.url}/v1/generate", content=b'{"prompt": ', headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422) and r.json()["detail"].startswith("body is not valid JSON")
+    r = httpx.get(f"{server.url}/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
 def model_activity(server) -> dict[str, int]:
