@@ -54,6 +54,7 @@ def make_arguments(name: str):
         train.add_argument("--dec-hidden", type=int, default=512)
         train.add_argument("--dropout", type=float, default=0.3)
         train.add_argument("--label-smoothing", type=float, default=0.1)
+        train.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
         for p in (export, evaluate):
             common.add_export_args(p, name)
             p.add_argument("--beam-size", type=int, default=5)
@@ -106,7 +107,10 @@ def make_train(name: str):
             tr_src, tr_tgt, va_src, va_tgt = tr_src[:2000], tr_tgt[:2000], va_src[:100], va_tgt[:100]
         # Tokenizers are learned on the training split only, then frozen with the run (resume reuses them).
         src_tok_path, tgt_tok_path = run_dir / "src_tokenizer.json", run_dir / "tgt_tokenizer.json"
-        if args.resume and src_tok_path.exists():
+        if args.init_from and not src_tok_path.exists():
+            for f in ("src_tokenizer.json", "tgt_tokenizer.json"):
+                (run_dir / f).write_bytes((args.init_from.parent / f).read_bytes())
+        if (args.resume or args.init_from) and src_tok_path.exists():
             src_tok, tgt_tok = Tokenizer.from_file(str(src_tok_path)), Tokenizer.from_file(str(tgt_tok_path))
         else:
             src_tok, tgt_tok = train_bpe(tr_src, args.src_vocab), train_bpe(tr_tgt, args.tgt_vocab)
@@ -124,6 +128,12 @@ def make_train(name: str):
         tcfg.grad_clip = 1.0
         torch.manual_seed(args.seed)
         model = Seq2Seq(config)
+        previous = None
+        if args.init_from:  # fine-tune: the weights (and the tokenizers, copied above) of an earlier run
+            init = torch.load(args.init_from, weights_only=False)
+            model.load_state_dict(init["state_dict"])
+            h = init["history"]
+            previous = {"checkpoint": str(args.init_from), "epochs": len(h["epochs"]), "seconds": h["train_seconds"]}
         steps_per_epoch = len(batches(src_ids, tgt_ids, args.batch_size, random.Random(0)))
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -164,6 +174,7 @@ def make_train(name: str):
             "optimizer": "AdamW + OneCycleLR",
             "grad_clip": 1.0,
             "bpe_vocab": [args.src_vocab, args.tgt_vocab],
+            "initialised_from": previous,  # its training time adds to this run's
         }
         (run_dir / "train_args.json").write_text(json.dumps(extra))
         print(f"done: {history.steps} steps in {history.train_seconds:.1f}s")
