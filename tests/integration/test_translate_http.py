@@ -11,7 +11,7 @@ from training.data import multi30k
 pytestmark = pytest.mark.integration
 
 # BLEU over the first 100 test2016 sentences through HTTP (beam 5); the committed models reach more (README).
-THRESHOLDS = {"fr": 50.0, "de": 28.0}
+THRESHOLDS = {"fr": 50.0, "de": 30.0}
 
 
 @pytest.mark.parametrize("target", ["fr", "de"])
