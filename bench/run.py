@@ -103,11 +103,11 @@ def chart(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, rows in results["classify"].items():
-        c = [r["concurrency"] for r in rows]
-        ax1.plot(c, [r["rps"] for r in rows], marker="o", label=name)
-        ax2.plot(c, [r["p50_ms"] for r in rows], marker="o", label=f"{name} p50")
-        ax2.plot(c, [r["p99_ms"] for r in rows], marker="x", linestyle="--", label=f"{name} p99")
+    for i, (name, rows) in enumerate(results["classify"].items()):
+        c, color = [r["concurrency"] for r in rows], f"C{i}"
+        ax1.plot(c, [r["rps"] for r in rows], marker="o", label=name, color=color)
+        ax2.plot(c, [r["p50_ms"] for r in rows], marker="o", label=f"{name} p50", color=color)
+        ax2.plot(c, [r["p99_ms"] for r in rows], marker="x", linestyle="--", label=f"{name} p99", color=color)
     ax1.set(xscale="log", xlabel="concurrency", ylabel="requests/s", title="classify lenet5-mnist: throughput")
     ax2.set(xscale="log", yscale="log", xlabel="concurrency", ylabel="latency (ms)", title="latency p50 / p99")
     ax1.legend(fontsize=8)
