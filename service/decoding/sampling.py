@@ -28,11 +28,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def filter_top_k(logits: np.ndarray, k: int) -> np.ndarray:
     """(B, V) logits with all but exactly k entries per row set to -inf (ties broken by index)."""
     if k >= logits.shape[-1]:

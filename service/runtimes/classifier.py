@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from service.decoding.sampling import softmax
 from service.preprocessing.digits import mnist_digit
 from service.preprocessing.images import to_grayscale
 from service.runtimes.base import ArtifactError, ModelRuntime
@@ -17,12 +18,6 @@ class Prediction:
     label: str
     index: int
     probability: float
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class ClassifierRuntime(ModelRuntime):
