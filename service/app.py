@@ -16,7 +16,7 @@ from service.errors import install_handlers
 from service.metrics import Metrics
 from service.middleware import RequestMiddleware
 from service.repository import ModelRepository
-from service.routers import classify, generate, health, models, translate
+from service.routers import caption, classify, generate, health, models, translate
 from service.settings import Settings
 
 log = logging.getLogger("dlserve")
@@ -56,6 +56,6 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
             metrics.queue_depth.labels(name).set(engine.admission.in_flight)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (health.router, models.router, classify.router, generate.router, translate.router):
+    for router in (health.router, models.router, classify.router, generate.router, translate.router, caption.router):
         app.include_router(router)
     return app

@@ -68,6 +68,7 @@ class Manifest(BaseModel):
     state: dict[str, Any] | None = None
     languages: Languages | None = None
     tokenizers: TokenizerFiles | None = None
+    tokenizer: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+\.json$")  # one vocabulary (captioner)
     special_tokens: SpecialTokens | None = None
     decoding: dict[str, Any] = {}
     reference: Reference

@@ -18,6 +18,7 @@ from service.errors import InvalidInput, ModelNotFound, ModelNotReady
 from service.manifest import Manifest
 from service.metrics import Metrics
 from service.runtimes.base import ModelRuntime
+from service.runtimes.captioner import CaptionerRuntime
 from service.runtimes.classifier import ClassifierRuntime
 from service.runtimes.generator import GeneratorRuntime
 from service.runtimes.translator import TranslatorRuntime
@@ -27,6 +28,7 @@ log = logging.getLogger("dlserve")
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 RUNTIMES: dict[str, type[ModelRuntime]] = {
+    "caption": CaptionerRuntime,
     "classify": ClassifierRuntime,
     "generate": GeneratorRuntime,
     "translate": TranslatorRuntime,

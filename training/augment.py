@@ -33,3 +33,39 @@ def random_affine(
     theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = sin / s, (sin * tan + cos) / s, ty
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_crop_flip(
+    x: torch.Tensor,
+    out_size: int,
+    scale: tuple[float, float] = (0.7, 1.0),
+    flip: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random square crops (side = scale x the image side, anywhere inside it), resized to out_size, and random
+    horizontal flips, of a (B, C, H, W) float batch."""
+    b = x.shape[0]
+    s = torch.rand(b, generator=generator) * (scale[1] - scale[0]) + scale[0]
+    tx = (torch.rand(b, generator=generator) * 2 - 1) * (1 - s)  # keeps the crop inside the image
+    ty = (torch.rand(b, generator=generator) * 2 - 1) * (1 - s)
+    sign = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(b)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = s * sign, tx
+    theta[:, 1, 1], theta[:, 1, 2] = s, ty
+    grid = F.affine_grid(theta.to(x.dtype), [b, x.shape[1], out_size, out_size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def color_jitter(x: torch.Tensor, strength: float = 0.2, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random brightness and contrast (each within 1 +- strength) of a (B, C, H, W) batch in [0, 1]."""
+    b = x.shape[0]
+    bright = 1 + (torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * strength
+    contrast = 1 + (torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * strength
+    mean = x.mean((1, 2, 3), keepdim=True)
+    return ((x - mean) * contrast + mean * bright).clamp(0, 1)
+
+
+def center_crop(x: torch.Tensor, out_size: int) -> torch.Tensor:
+    """The central out_size x out_size pixels of a (B, C, H, W) batch."""
+    top, left = (x.shape[2] - out_size) // 2, (x.shape[3] - out_size) // 2
+    return x[:, :, top : top + out_size, left : left + out_size]

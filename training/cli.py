@@ -11,6 +11,7 @@ TASKS = {
     "charlstm-shakespeare": "training.tasks.charlstm_shakespeare",
     "gru-en-fr": "training.tasks.gru_en_fr",
     "gru-en-de": "training.tasks.gru_en_de",
+    "captioner-flickr8k": "training.tasks.captioner_flickr8k",
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = [PAD, BOS, EOS, UNK]  # ids 0, 1, 2, 3
@@ -32,3 +32,23 @@ def encode(tok: Tokenizer, text: str) -> list[int]:
 
 def decode(tok: Tokenizer, ids: Iterable[int]) -> str:
     return tok.decode([i for i in ids if i >= len(SPECIALS)])
+
+
+def train_words(sentences: Iterable[str], min_frequency: int) -> Tokenizer:
+    """A word-level vocabulary (captions): lowercased, punctuation dropped, words seen >= min_frequency times.
+
+    Decoding joins words with single spaces, which is also how the references are normalised for scoring.
+    """
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Lowercase(), normalizers.Replace(Regex(r"[^a-z0-9\s]+"), " ")]
+    )
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.WordLevelTrainer(min_frequency=min_frequency, special_tokens=SPECIALS, show_progress=False)
+    tok.train_from_iterator(sentences, trainer=trainer)
+    return tok
+
+
+def words(tok: Tokenizer, text: str) -> list[str]:
+    """The normalised words of a text, before any vocabulary lookup (so unknown words stay themselves)."""
+    return [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text))]

@@ -21,8 +21,16 @@ from service.engine.worker import BackgroundLoop
 
 log = logging.getLogger("dlserve")
 
-BatchFn = Callable[[np.ndarray], np.ndarray]  # (N, ...) rows in -> (N, ...) rows out
+Rows = np.ndarray | dict[str, np.ndarray]  # one array, or named arrays, each (N, ...)
+BatchFn = Callable[[np.ndarray], Rows]  # (N, ...) rows in -> (N, ...) rows out
 Observer = Callable[[int, float, float], None]  # (batch rows, queue seconds of the oldest item, compute seconds)
+
+
+def take(out: Rows, start: int, stop: int) -> Rows:
+    """Rows start..stop of a batch's output (of every named array when the model has several outputs)."""
+    if isinstance(out, dict):
+        return {k: v[start:stop] for k, v in out.items()}
+    return out[start:stop]
 
 
 @dataclass
@@ -49,7 +57,7 @@ class DynamicBatcher(BackgroundLoop):
         finally:
             self.announced -= 1
 
-    async def submit(self, rows: np.ndarray) -> np.ndarray:
+    async def submit(self, rows: np.ndarray) -> Rows:
         """Queue (n, ...) rows; returns the model's (n, ...) output rows for them."""
         self.start()
         item = _Item(rows, asyncio.get_running_loop().create_future())
@@ -99,7 +107,7 @@ class DynamicBatcher(BackgroundLoop):
             for b in batch:
                 n = len(b.rows)
                 if not b.future.done():
-                    b.future.set_result(out[offset : offset + n])
+                    b.future.set_result(take(out, offset, offset + n))
                 offset += n
 
     async def _one_by_one(self, batch: list[_Item]) -> None:

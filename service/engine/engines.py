@@ -11,7 +11,7 @@ from service.engine.admission import Admission
 from service.engine.batcher import DynamicBatcher
 from service.engine.scheduler import StepJob, StepScheduler
 from service.metrics import Metrics
-from service.runtimes import generator, translator
+from service.runtimes import captioner, generator, translator
 from service.runtimes.base import ModelRuntime
 from service.runtimes.classifier import ClassifierRuntime
 from service.settings import Settings
@@ -57,7 +57,11 @@ class DecoderEngine(Engine):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         rt = self.runtime
-        module = generator if isinstance(rt, generator.GeneratorRuntime) else translator
+        module = {
+            generator.GeneratorRuntime: generator,
+            translator.TranslatorRuntime: translator,
+            captioner.CaptionerRuntime: captioner,
+        }[type(rt)]
         self.scheduler = StepScheduler(
             rt.step_feeds,  # type: ignore[attr-defined]
             module.STEP_INPUTS,
@@ -74,7 +78,39 @@ class DecoderEngine(Engine):
         await self.scheduler.stop()
 
 
+class CaptionerEngine(DecoderEngine):
+    """The photo encoder is dynamically batched across requests; the decoder steps are continuously batched."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        rt = self.runtime
+        assert isinstance(rt, captioner.CaptionerRuntime)
+        self.batcher = None
+        if self.settings.batching:
+            observe = self.metrics.observe_batch(self.name)
+            self.batcher = DynamicBatcher(rt.encode, self.max_batch_size, self.max_delay_ms, observe)
+
+    async def encode(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        rt = self.runtime
+        assert isinstance(rt, captioner.CaptionerRuntime)
+        if self.batcher is not None:
+            out = await self.batcher.submit(rows)
+            assert isinstance(out, dict)
+            return out
+        started = time.perf_counter()
+        out = await asyncio.to_thread(rt.encode, rows)
+        self.metrics.observe_batch(self.name)(len(rows), 0.0, time.perf_counter() - started)
+        return out
+
+    async def stop(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.stop()
+        await super().stop()
+
+
 def make_engine(name: str, runtime: ModelRuntime, settings: Settings, metrics: Metrics) -> Engine:
     if isinstance(runtime, ClassifierRuntime):
         return ClassifierEngine(name, runtime, settings, metrics)
+    if isinstance(runtime, captioner.CaptionerRuntime):
+        return CaptionerEngine(name, runtime, settings, metrics)
     return DecoderEngine(name, runtime, settings, metrics)

@@ -1,0 +1,1 @@
+"""Captioner data preparation: vocabulary, word-occurrence targets, image arrays."""

@@ -1,0 +1,227 @@
+"""Image captioner on Flickr8k: train (encoder pretraining, then the decoder), export, evaluate.
+
+Training runs in two stages, each checkpointed every epoch and resumable:
+1. `encoder`: the CNN learns which caption words occur in a photo (multi-label, soft targets = the share of
+   the five captions that use the word), with random crops, flips and colour jitter.
+2. `decoder`: the CNN is frozen; its region features for several augmented views of every training photo are
+   computed once, and the LSTM decoder learns on them with teacher forcing (cross-entropy plus Xu et al.'s
+   doubly stochastic attention penalty). Each epoch ends with a greedy-decoding BLEU-4 on the dev split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.augment import center_crop, color_jitter, random_crop_flip
+from training.caption_metrics import coco_scores
+from training.captioning.data import CaptionData
+from training.models.captioner import CaptionDecoder, CaptionerConfig, ImageEncoder
+from training.tasks import common
+from training.trainer import Trainer, TrainerConfig
+
+NAME = "captioner-flickr8k"
+MAX_WORDS = 20  # training captions are cut to this many words (99% are shorter than 22)
+
+
+def add_arguments(
+    train: argparse.ArgumentParser, export: argparse.ArgumentParser, evaluate: argparse.ArgumentParser
+) -> None:
+    common.add_train_args(train, epochs=25, lr=2e-3, batch_size=64)
+    train.add_argument("--stage", choices=["encoder", "decoder", "all"], default="all")
+    train.add_argument("--decoder-epochs", type=int, default=12)
+    train.add_argument("--decoder-lr", type=float, default=2e-3)
+    train.add_argument("--decoder-batch-size", type=int, default=64)
+    train.add_argument("--attention", choices=["soft", "none"], default="soft")
+    train.add_argument("--views", type=int, default=4, help="augmented views per photo for the decoder stage")
+    train.add_argument("--dropout", type=float, default=0.3)
+    train.add_argument("--min-word-count", type=int, default=5)
+    train.add_argument("--concepts", type=int, default=1000)
+    train.add_argument("--attention-penalty", type=float, default=1.0)
+    from training.tasks import captioner_export
+
+    captioner_export.add_arguments(export, evaluate)
+
+
+def normalise(images: torch.Tensor, config: dict) -> torch.Tensor:
+    mean = torch.tensor(config["mean"], dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(config["std"], dtype=torch.float32).view(1, 3, 1, 1)
+    return (images - mean) / std
+
+
+def to_float(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
+
+
+def train_encoder(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
+    torch.manual_seed(args.seed)
+    encoder = ImageEncoder(config)
+    targets = torch.from_numpy(data.concept_targets(data.train))
+    dev_targets = torch.from_numpy(data.concept_targets(data.dev))
+    n, bs = len(data.train_images), args.batch_size
+    tcfg = common.trainer_config(args, NAME)
+    tcfg.checkpoint_dir = common.run_dir(args, NAME) / "encoder"
+    steps = tcfg.epochs * ((n + bs - 1) // bs)
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=args.lr, weight_decay=5e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.2)
+    gen = torch.Generator().manual_seed(args.seed)
+    dev_x = normalise(center_crop(to_float(data.dev_images), config.image_size), stats)
+
+    def epoch_batches(epoch: int):
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, bs):
+            idx = order[i : i + bs]
+            x = random_crop_flip(to_float(data.train_images[idx.numpy()]), config.image_size, generator=gen)
+            yield normalise(color_jitter(x, generator=gen), stats), targets[idx]
+
+    def loss_fn(model: ImageEncoder, batch):
+        x, y = batch
+        return F.binary_cross_entropy_with_logits(model.concept_logits(model(x)), y), {}
+
+    def evaluate(model: ImageEncoder) -> dict[str, float]:
+        logits = torch.cat([model.concept_logits(model(dev_x[i : i + 200])) for i in range(0, len(dev_x), 200)])
+        loss = F.binary_cross_entropy_with_logits(logits, dev_targets).item()
+        top5 = logits.topk(5, 1).indices  # precision@5: share of the 5 top words used by some dev caption
+        return {"dev_bce": loss, "dev_precision_at_5": (dev_targets.gather(1, top5) > 0).float().mean().item()}
+
+    Trainer(encoder, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
+
+
+def region_features(encoder: ImageEncoder, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([encoder(x[i : i + 250]) for i in range(0, len(x), 250)]).half()
+
+
+def feature_views(args, data: CaptionData, encoder: ImageEncoder, config: CaptionerConfig, stats: dict):
+    """(views, N, L, D) float16 train features: the centre crop, its mirror, then random crops; dev centre."""
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    train = to_float(data.train_images)
+    views = []
+    for v in range(args.views):
+        if v == 0:
+            x = center_crop(train, config.image_size)
+        elif v == 1:
+            x = center_crop(train, config.image_size).flip(3)
+        else:
+            x = random_crop_flip(train, config.image_size, generator=gen)
+        views.append(region_features(encoder, normalise(x, stats)))
+    dev = region_features(encoder, normalise(center_crop(to_float(data.dev_images), config.image_size), stats))
+    return torch.stack(views), dev
+
+
+def greedy(decoder: CaptionDecoder, regions: torch.Tensor, bos: int, eos: int, banned: list[int]) -> list[list[int]]:
+    keys, state = decoder.start(regions)
+    tokens = torch.full((len(regions),), bos, dtype=torch.long)
+    out = torch.zeros(len(regions), MAX_WORDS, dtype=torch.long)
+    for t in range(MAX_WORDS):
+        h, state, _ = decoder.step(tokens, state, regions, keys)
+        logits = decoder.out(h)
+        logits[:, banned] = -1e9
+        tokens = logits.argmax(1)
+        out[:, t] = tokens
+    seqs = []
+    for row in out.tolist():
+        seqs.append(row[: row.index(eos)] if eos in row else row)
+    return seqs
+
+
+def train_decoder(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
+    enc_ckpt = torch.load(common.run_dir(args, NAME) / "encoder" / "checkpoint.pt", weights_only=False)
+    encoder = ImageEncoder(config)
+    encoder.load_state_dict(enc_ckpt["state_dict"])
+    encoder.eval()
+    t0 = time.perf_counter()
+    train_feats, dev_feats = feature_views(args, data, encoder, config, stats)
+    print(f"features for {args.views} views in {time.perf_counter() - t0:.1f}s: {tuple(train_feats.shape)}")
+    torch.manual_seed(args.seed)
+    decoder = CaptionDecoder(config)
+    pairs = [(i, c) for i, caps in enumerate(data.train_ids) for c in caps]
+    bs = args.decoder_batch_size
+    tcfg = TrainerConfig(
+        epochs=1 if args.dry_run else args.decoder_epochs,
+        seed=args.seed,
+        max_steps=5 if args.dry_run else None,
+        grad_clip=5.0,
+        checkpoint_dir=common.run_dir(args, NAME) / "decoder",
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    steps = tcfg.epochs * ((len(pairs) + bs - 1) // bs)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.decoder_lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.decoder_lr, total_steps=steps, pct_start=0.1)
+    rng = random.Random(args.seed)
+    sp = data.special
+    banned = [sp["pad"], sp["bos"], sp["unk"]]
+
+    def epoch_batches(epoch: int):
+        order = list(range(len(pairs)))
+        rng.shuffle(order)
+        for i in range(0, len(order), bs):
+            chosen = [pairs[j] for j in order[i : i + bs]]
+            img = torch.tensor([p[0] for p in chosen])
+            view = torch.randint(0, len(train_feats), (len(chosen),))
+            regions = train_feats[view, img].float()
+            t = max(len(p[1]) for p in chosen) + 1
+            inputs = torch.zeros(len(chosen), t, dtype=torch.long)
+            targets = torch.zeros(len(chosen), t, dtype=torch.long)
+            for r, (_, ids) in enumerate(chosen):
+                inputs[r, : len(ids) + 1] = torch.tensor([sp["bos"], *ids])
+                targets[r, : len(ids) + 1] = torch.tensor([*ids, sp["eos"]])
+            yield regions, inputs, targets
+
+    def loss_fn(model: CaptionDecoder, batch):
+        regions, inputs, targets = batch
+        logits, alpha = model(regions, inputs)
+        mask = (targets != sp["pad"]).float()
+        ce = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=sp["pad"])
+        penalty = (((1 - (alpha * mask.unsqueeze(2)).sum(1)) ** 2).mean()) if config.attention == "soft" else 0.0
+        return ce + args.attention_penalty * penalty, {"ce": ce.item()}
+
+    def evaluate(model: CaptionDecoder) -> dict[str, float]:
+        hyps = []
+        for i in range(0, len(dev_feats), 250):
+            hyps += greedy(model, dev_feats[i : i + 250].float(), sp["bos"], sp["eos"], banned)
+        texts = [" ".join(data.tokenizer.id_to_token(t) for t in h) for h in hyps]
+        scores = coco_scores(texts, data.dev_references)
+        return {f"dev_greedy_{k}": v for k, v in scores.items()}
+
+    history = Trainer(decoder, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
+    print(f"decoder done: {history.steps} steps in {history.train_seconds:.1f}s")
+
+
+def train(args: argparse.Namespace) -> None:
+    data = CaptionData.load(common.data_dir(args), args.min_word_count, args.concepts, MAX_WORDS, args.dry_run)
+    run = common.run_dir(args, NAME)
+    run.mkdir(parents=True, exist_ok=True)
+    data.tokenizer.save(str(run / "tokenizer.json"))
+    stats = data.pixel_stats()
+    config = CaptionerConfig(
+        vocab=data.tokenizer.get_vocab_size(),
+        concepts=len(data.concepts),
+        dropout=args.dropout,
+        attention=args.attention,
+    )
+    (run / "data.json").write_text(json.dumps({**stats, "concepts": data.concepts, "special": data.special}))
+    if args.stage in ("encoder", "all"):
+        train_encoder(args, data, config, stats)
+    if args.stage in ("decoder", "all"):
+        train_decoder(args, data, config, stats)
+
+
+def export(args: argparse.Namespace) -> None:
+    from training.tasks import captioner_export
+
+    captioner_export.export(args)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    from training.tasks import captioner_export
+
+    captioner_export.evaluate(args)
