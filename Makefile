@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME_EXTRA ?= $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 PYTEST_ARGS ?=
 
-.PHONY: serve test install-service install lint format clean bench
+.PHONY: serve test install-service install system-deps lint format clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,14 @@ lint: install
 	$(BIN)/ruff check service training tests bench
 	$(BIN)/ruff format --check service training tests bench
 
-test: install lint
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
+CHROMIUM ?= /usr/bin/chromium
+system-deps:
+	@test -x $(CHROMIUM) || { echo "installing chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "could not install chromium: run 'apt-get install -y chromium' as root"; exit 1; }; }
+
+test: install system-deps lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Side-by-side benchmark against peer servers (needs `hey`: apt-get install hey). Not part of `make test`.

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.engine.lifecycle import ClientGone
@@ -16,7 +17,7 @@ from service.errors import install_handlers
 from service.metrics import Metrics
 from service.middleware import RequestMiddleware
 from service.repository import ModelRepository
-from service.routers import caption, classify, generate, health, models, translate
+from service.routers import caption, classify, curves, generate, health, models, playground, translate
 from service.settings import Settings
 
 log = logging.getLogger("dlserve")
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
             metrics.queue_depth.labels(name).set(engine.admission.in_flight)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for router in (health.router, models.router, classify.router, generate.router, translate.router, caption.router):
-        app.include_router(router)
+    routers = (health, models, curves, classify, generate, translate, caption, playground)
+    for module in routers:
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")
     return app

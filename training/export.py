@@ -15,6 +15,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from training.curves import stages_of, write_curves
 from training.paths import REPO_ROOT
 
 
@@ -135,6 +136,10 @@ def reference_pair(session: ort.InferenceSession, graph: str, inputs: dict[str, 
 
 
 def write_manifest(model_dir: Path, manifest: dict[str, Any]) -> Path:
+    """manifest.json, plus the learning curves (curves.json, curves.png) when it records a training history."""
     path = model_dir / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1) + "\n")
+    stages = stages_of(manifest)
+    if any(stages.values()):
+        write_curves(model_dir, stages, f"{manifest['name']} v{manifest['version']}")
     return path

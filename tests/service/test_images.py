@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image
+from tests_support import png_header_only
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.preprocessing.images import open_image
@@ -17,16 +16,6 @@ def png_bytes(size=(28, 28), mode="L") -> bytes:
     buf = io.BytesIO()
     Image.new(mode, size).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A valid PNG declaring width x height, with a tiny IDAT: opening it must not allocate the pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
 
 
 def test_valid_png_opens():

@@ -1,0 +1,174 @@
+"""The playground page in a real browser: Playwright driving Debian's Chromium against the real server.
+
+Screenshots of every scenario are saved under test-artifacts/playground/.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from tests_support import REPO
+
+from training.data import flickr8k
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts" / "playground"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's Chromium (make test installs it)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server, request) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    external: list[str] = []
+    pg.on("request", lambda r: external.append(r.url) if is_external(r.url, server.url) else None)
+    pg.goto(server.url + "/")
+    yield pg
+    pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert not external, f"the page fetched outside resources: {external}"
+
+
+def is_external(url: str, own: str) -> bool:
+    return url.startswith(("http://", "https://", "ws://", "wss://")) and not url.startswith(own)
+
+
+def draw(page: Page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Draw strokes given in 0..1 canvas coordinates, point by point, like a user with a mouse."""
+    box = page.locator("#digit-canvas").bounding_box()
+    assert box is not None
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=4)
+        page.mouse.up()
+
+
+def line(a: tuple[float, float], b: tuple[float, float], n: int = 12) -> list[tuple[float, float]]:
+    return [(a[0] + (b[0] - a[0]) * i / n, a[1] + (b[1] - a[1]) * i / n) for i in range(n + 1)]
+
+
+DIGITS = {
+    "1": [line((0.5, 0.18), (0.5, 0.82))],
+    "7": [line((0.28, 0.2), (0.72, 0.2)), line((0.72, 0.2), (0.42, 0.82))],
+    "0": [
+        [(0.5 + 0.2 * math.cos(t / 24 * 2 * math.pi), 0.5 + 0.3 * math.sin(t / 24 * 2 * math.pi)) for t in range(25)]
+    ],
+}
+
+
+@pytest.mark.parametrize("digit", sorted(DIGITS))
+def test_draw_a_digit_and_see_it_predicted(page, digit):
+    draw(page, DIGITS[digit])
+    expect(page.locator("#digit-prediction")).to_contain_text(f"{digit} (", timeout=15_000)
+    bars = page.locator("#digit-bars .bar-row")
+    expect(bars).to_have_count(10)
+    top = page.locator("#digit-bars .bar-row.top")
+    assert top.get_attribute("data-label") == digit
+    page.click("#digit-clear")
+    expect(page.locator("#digit-prediction")).to_have_text("none yet")
+
+
+def test_upload_a_photo_and_see_its_caption(page, data_dir):
+    name = flickr8k.load_split(data_dir, "test").names[0]
+    page.set_input_files("#photo-file", str(flickr8k.root(data_dir) / "images" / name))
+    page.click("#photo-submit")
+    caption = page.locator("#photo-caption")
+    expect(caption).not_to_have_text("…", timeout=30_000)
+    assert len(caption.inner_text().split()) >= 3
+    expect(page.locator("#photo-alternatives li")).to_have_count(3)
+    assert page.locator("#photos-error").is_hidden()
+
+
+def test_translate_and_see_the_attention_heatmap(page):
+    page.fill("#translate-text", "Two dogs are playing in the snow.")
+    page.select_option("#translate-target", "de")
+    page.click("#translate-submit")
+    table = page.locator("#translate-heatmap")
+    expect(table).to_be_visible(timeout=30_000)
+    assert page.locator("#translate-output").inner_text().strip()
+    rows, cols = int(table.get_attribute("data-rows")), int(table.get_attribute("data-cols"))
+    assert rows >= 3 and cols >= 7  # "Two dogs are playing in the snow ." is at least 8 subwords
+    expect(table.locator("tbody tr")).to_have_count(rows)
+    expect(table.locator("thead th")).to_have_count(cols)
+    assert table.locator("tbody tr").first.locator("td").count() == cols
+
+
+def test_generated_text_streams_in(page):
+    page.fill("#generate-prompt", "ROMEO:")
+    page.fill("#generate-length", "1500")
+    page.click("#generate-submit")
+    out = page.locator("#generate-output")
+    lengths = []
+    for _ in range(8):
+        lengths.append(len(out.inner_text()))
+        time.sleep(0.15)
+    expect(page.locator("#generate-stop")).to_be_disabled(timeout=60_000)
+    final = len(out.inner_text())
+    assert lengths[0] < lengths[-1] < final or lengths[0] < final, lengths
+    assert len({n for n in lengths if 6 < n < final}) >= 2, f"text should arrive piece by piece: {lengths}, {final}"
+    assert final >= 1000
+
+
+def test_api_errors_are_shown(page, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("this is not an image")
+    page.set_input_files("#photo-file", str(notes))
+    page.click("#photo-submit")
+    error = page.locator("#photos-error")
+    expect(error).to_be_visible(timeout=15_000)
+    expect(error).to_contain_text("422")
+    expect(error).to_contain_text("notes.png: not a recognised image format")
+
+
+def test_models_table_and_training_curves(page):
+    rows = page.locator("#models-table tbody tr")
+    expect(rows.first).to_be_visible(timeout=15_000)
+    names = [rows.nth(i).get_attribute("data-model") for i in range(rows.count())]
+    assert {"lenet5-mnist", "charlstm-shakespeare", "gru-en-fr", "gru-en-de"} <= set(names)
+    expect(page.locator("#models-table tbody")).to_contain_text("ready")
+    expect(page.locator("#models-table tbody")).to_contain_text("CPUExecutionProvider")
+    details = page.locator("#models-curves details")
+    details.first.locator("summary").click()
+    img = details.first.locator("img")
+    expect(img).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
+
+
+def test_keyboard_reaches_every_control(page):
+    seen = set()
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        seen.add(page.evaluate("document.activeElement.id"))
+    assert {
+        "digit-clear",
+        "photo-file",
+        "translate-text",
+        "translate-submit",
+        "generate-submit",
+        "models-refresh",
+    } <= seen
