@@ -13,6 +13,8 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 from tests_support import MODELS, start_server, stop_server
 
+from training.data import flickr8k
+
 pytestmark = pytest.mark.integration
 
 
@@ -74,6 +76,23 @@ def test_classification_identical_with_batching_on_and_off(server, unbatched, mn
     on, off = asyncio.run(run(server.url)), asyncio.run(run(unbatched.url))
     assert [[p["label"] for p in r] for r in on] == [[p["label"] for p in r] for r in off]
     np.testing.assert_allclose([r[0]["probability"] for r in on], [r[0]["probability"] for r in off], atol=1e-5)
+
+
+def test_captions_identical_with_batching_on_and_off(server, unbatched, data_dir):
+    names = flickr8k.load_split(data_dir, "test").names[20:32]
+    photos = [(flickr8k.root(data_dir) / "images" / n).read_bytes() for n in names]
+
+    async def run(url):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+            rs = await asyncio.gather(
+                *(c.post("/v1/caption", params={"beam_size": b}, files=[("files", ("p.jpg", p))])
+                  for p in photos for b in (1, 3))
+            )  # fmt: skip
+        return [r.json()["results"][0] for r in rs]
+
+    on, off = asyncio.run(run(server.url)), asyncio.run(run(unbatched.url))
+    assert [r["caption"] for r in on] == [r["caption"] for r in off]
+    np.testing.assert_allclose([r["score"] for r in on], [r["score"] for r in off], atol=1e-4)
 
 
 def test_full_queue_gets_429_with_retry_after(tiny_queue):

@@ -112,3 +112,24 @@ def test_openapi_documents_both_body_types(client):
     content = spec["paths"]["/v1/classify"]["post"]["requestBody"]["content"]
     assert set(content) == {"multipart/form-data", "application/json"}
     assert client.get("/docs").status_code == 200
+
+
+def test_playground_page_and_static_files(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<canvas id="digit-canvas"' in page.text and "/static/app.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # works offline: no CDN
+    for asset, kind in (("/static/app.js", "javascript"), ("/static/style.css", "text/css")):
+        r = client.get(asset)
+        assert r.status_code == 200 and kind in r.headers["content-type"]
+    assert client.get("/static/../service/app.py").status_code == 404
+
+
+def test_learning_curves_of_a_model(client):
+    data = client.get("/v1/models/lenet5-mnist/curves").json()
+    assert data["stages"]["training"]["epoch"][-1] == 40
+    assert "test_error" in data["stages"]["training"]["metrics"]
+    png_r = client.get("/v1/models/lenet5-mnist/curves.png")
+    assert png_r.status_code == 200 and png_r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = client.get("/v1/models/nope/curves.png")
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]

@@ -110,6 +110,17 @@ class CaptionDecoder(nn.Module):
         return self.out(self.drop(torch.stack(hs, 1))), torch.stack(alphas, 1)
 
 
+class Captioner(nn.Module):
+    """Encoder and decoder as one module, for end-to-end fine-tuning."""
+
+    def __init__(self, c: CaptionerConfig) -> None:
+        super().__init__()
+        self.encoder, self.decoder = ImageEncoder(c), CaptionDecoder(c)
+
+    def forward(self, images: torch.Tensor, inputs: torch.Tensor):
+        return self.decoder(self.encoder(images), inputs)
+
+
 class EncoderGraph(nn.Module):
     """What encoder.onnx computes: image -> regions, attention keys, initial decoder state."""
 

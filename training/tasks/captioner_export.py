@@ -29,7 +29,14 @@ from training.export import (
     reference_pair,
     write_manifest,
 )
-from training.models.captioner import CaptionDecoder, CaptionerConfig, DecoderStepGraph, EncoderGraph, ImageEncoder
+from training.models.captioner import (
+    CaptionDecoder,
+    Captioner,
+    CaptionerConfig,
+    DecoderStepGraph,
+    EncoderGraph,
+    ImageEncoder,
+)
 from training.tasks import common
 from training.tokenization import words
 
@@ -56,7 +63,13 @@ def build(run: Path) -> tuple[ImageEncoder, CaptionDecoder, CaptionerConfig, dic
     encoder, decoder = ImageEncoder(config), CaptionDecoder(config)
     encoder.load_state_dict(enc["state_dict"])
     decoder.load_state_dict(dec["state_dict"])
-    return encoder.eval(), decoder.eval(), config, {"encoder": enc, "decoder": dec}
+    ckpts = {"encoder": enc, "decoder": dec}
+    if (run / "finetune" / "checkpoint.pt").exists():  # stage 3 supersedes both
+        ckpts["finetune"] = torch.load(run / "finetune" / "checkpoint.pt", weights_only=False)
+        model = Captioner(config)
+        model.load_state_dict(ckpts["finetune"]["state_dict"])
+        encoder, decoder = model.encoder, model.decoder
+    return encoder.eval(), decoder.eval(), config, ckpts
 
 
 def photos(data_dir: Path, names: list[str], runtime: CaptionerRuntime) -> np.ndarray:
@@ -154,7 +167,6 @@ def export(args: argparse.Namespace) -> None:
         "batching": {"max_batch_size": 32, "max_delay_ms": 2},
     }  # fmt: skip
     enc_session, step_session = cpu_session(out / "encoder.onnx"), cpu_session(out / "decoder_step.onnx")
-    x_all = None
     # A provisional manifest lets the service runtime load the graphs; the reference pair comes from them.
     probe = np.random.default_rng(0).standard_normal((2, 3, s, s)).astype(np.float32)
     manifest["reference"] = reference_pair(enc_session, "encoder", {"image": probe})
@@ -162,10 +174,11 @@ def export(args: argparse.Namespace) -> None:
     runtime = CaptionerRuntime(Manifest.model_validate(manifest), out, "cpu")
     test_names = splits["test"].names[: args.eval_limit] if args.eval_limit else splits["test"].names
     x_all = photos(data_dir, test_names, runtime)
-    diffs = {f"encoder@{b}": assert_parity(enc_graph, enc_session, {"image": x_all[:b]}, atol=1e-3)
+    probe_x = photos(data_dir, splits["test"].names[:GREEDY_IMAGES], runtime)
+    diffs = {f"encoder@{b}": assert_parity(enc_graph, enc_session, {"image": probe_x[:b]}, atol=1e-3)
              for b in ENCODER_BATCHES}  # fmt: skip
     rng = np.random.default_rng(1)
-    enc_out = runtime.encode(x_all[: max(STEP_ROWS)])
+    enc_out = runtime.encode(probe_x[: max(STEP_ROWS)])
     for n in STEP_ROWS:
         feeds = {
             "tokens": rng.integers(4, config.vocab, n).astype(np.int64),
@@ -175,8 +188,8 @@ def export(args: argparse.Namespace) -> None:
         }
         diffs[f"decoder_step@{n}"] = assert_parity(step_graph, step_session, feeds, atol=1e-3)
     print(f"parity max abs diff: {diffs}")
-    greedy_t = greedy_torch(encoder, step_graph, x_all[:GREEDY_IMAGES], sp["bos"], sp["eos"], 20)
-    greedy_o = [r.best.words for r in runtime.caption(x_all[:GREEDY_IMAGES], 1)]
+    greedy_t = greedy_torch(encoder, step_graph, probe_x, sp["bos"], sp["eos"], 20)
+    greedy_o = [r.best.words for r in runtime.caption(probe_x, 1)]
     greedy_o_ids = [[tok.token_to_id(w) for w in ws] for ws in greedy_o]
     if greedy_t != greedy_o_ids:
         raise AssertionError(f"greedy decode differs between PyTorch and onnxruntime: {greedy_t} vs {greedy_o_ids}")
@@ -222,17 +235,21 @@ def export(args: argparse.Namespace) -> None:
         "greedy_identical_images": GREEDY_IMAGES,
     }
     manifest["dataset"] = {"name": "Flickr8k", "files": flickr8k.checksums(data_dir)}
-    enc_rec = common.training_record(ckpts["encoder"], {"stage": "encoder: word-occurrence pretraining"})
-    dec_rec = common.training_record(ckpts["decoder"], {"stage": "decoder: frozen encoder, cached features"})
+    what = {
+        "encoder": "CNN pretrained on word occurrence (multi-label), augmented photos",
+        "decoder": "LSTM decoder on cached features of the frozen CNN (4 augmented views per photo)",
+        "finetune": "CNN and decoder together on augmented photos, one random caption per photo",
+    }
+    stages = {k: common.training_record(ckpts[k], {"stage": what[k]}) for k in what if k in ckpts}
     manifest["training"] = {
         "model_config": ckpts["decoder"]["config"],
-        "seconds": round(enc_rec["seconds"] + dec_rec["seconds"], 1),
-        "machine": enc_rec["machine"],
-        "stages": {"encoder": enc_rec, "decoder": dec_rec},
+        "seconds": round(sum(r["seconds"] for r in stages.values()), 1),
+        "machine": stages["encoder"]["machine"],
+        "stages": stages,
         "vocabulary": {"words": tok.get_vocab_size(), "min_count": 5, "from": "training split captions"},
     }
     manifest["code_commit"] = code_commit()
-    manifest["reference"] = reference_pair(enc_session, "encoder", {"image": x_all[:2]})
+    manifest["reference"] = reference_pair(enc_session, "encoder", {"image": probe_x[:2]})
     write_manifest(out, manifest)
     print(f"wrote {out}")
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from training.augment import center_crop, color_jitter, random_crop_flip
 from training.caption_metrics import coco_scores
 from training.captioning.data import CaptionData
-from training.models.captioner import CaptionDecoder, CaptionerConfig, ImageEncoder
+from training.models.captioner import CaptionDecoder, Captioner, CaptionerConfig, ImageEncoder
 from training.tasks import common
 from training.trainer import Trainer, TrainerConfig
 
@@ -34,7 +34,10 @@ def add_arguments(
     train: argparse.ArgumentParser, export: argparse.ArgumentParser, evaluate: argparse.ArgumentParser
 ) -> None:
     common.add_train_args(train, epochs=25, lr=2e-3, batch_size=64)
-    train.add_argument("--stage", choices=["encoder", "decoder", "all"], default="all")
+    train.add_argument("--stage", choices=["encoder", "decoder", "finetune", "all"], default="all")
+    train.add_argument("--finetune-epochs", type=int, default=0, help="stage 3: encoder and decoder together")
+    train.add_argument("--finetune-lr", type=float, default=5e-4)
+    train.add_argument("--finetune-batch-size", type=int, default=48)
     train.add_argument("--decoder-epochs", type=int, default=12)
     train.add_argument("--decoder-lr", type=float, default=2e-3)
     train.add_argument("--decoder-batch-size", type=int, default=64)
@@ -132,6 +135,37 @@ def greedy(decoder: CaptionDecoder, regions: torch.Tensor, bos: int, eos: int, b
     return seqs
 
 
+def teacher_batch(captions: list[list[int]], sp: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word ids -> decoder inputs [BOS] + ids and targets ids + [EOS], (B, T), padded with 0."""
+    t = max(len(c) for c in captions) + 1
+    inputs = torch.zeros(len(captions), t, dtype=torch.long)
+    targets = torch.zeros(len(captions), t, dtype=torch.long)
+    for r, ids in enumerate(captions):
+        inputs[r, : len(ids) + 1] = torch.tensor([sp["bos"], *ids])
+        targets[r, : len(ids) + 1] = torch.tensor([*ids, sp["eos"]])
+    return inputs, targets
+
+
+def caption_loss(decoder: CaptionDecoder, regions, inputs, targets, pad: int, penalty_weight: float):
+    """Cross-entropy plus Xu et al.'s doubly stochastic penalty sum_i (1 - sum_t alpha_ti)^2 (soft attention)."""
+    logits, alpha = decoder(regions, inputs)
+    mask = (targets != pad).float()
+    ce = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad)
+    if decoder.c.attention != "soft":
+        return ce, {"ce": ce.item()}
+    penalty = ((1 - (alpha * mask.unsqueeze(2)).sum(1)) ** 2).mean()
+    return ce + penalty_weight * penalty, {"ce": ce.item()}
+
+
+def dev_scores(decoder: CaptionDecoder, dev_feats: torch.Tensor, data: CaptionData) -> dict[str, float]:
+    sp = data.special
+    hyps = []
+    for i in range(0, len(dev_feats), 250):
+        hyps += greedy(decoder, dev_feats[i : i + 250].float(), sp["bos"], sp["eos"], [sp["pad"], sp["bos"], sp["unk"]])
+    texts = [" ".join(data.tokenizer.id_to_token(t) for t in h) for h in hyps]
+    return {f"dev_greedy_{k}": v for k, v in coco_scores(texts, data.dev_references).items()}
+
+
 def train_decoder(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
     enc_ckpt = torch.load(common.run_dir(args, NAME) / "encoder" / "checkpoint.pt", weights_only=False)
     encoder = ImageEncoder(config)
@@ -158,7 +192,6 @@ def train_decoder(args: argparse.Namespace, data: CaptionData, config: Captioner
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.decoder_lr, total_steps=steps, pct_start=0.1)
     rng = random.Random(args.seed)
     sp = data.special
-    banned = [sp["pad"], sp["bos"], sp["unk"]]
 
     def epoch_batches(epoch: int):
         order = list(range(len(pairs)))
@@ -167,33 +200,66 @@ def train_decoder(args: argparse.Namespace, data: CaptionData, config: Captioner
             chosen = [pairs[j] for j in order[i : i + bs]]
             img = torch.tensor([p[0] for p in chosen])
             view = torch.randint(0, len(train_feats), (len(chosen),))
-            regions = train_feats[view, img].float()
-            t = max(len(p[1]) for p in chosen) + 1
-            inputs = torch.zeros(len(chosen), t, dtype=torch.long)
-            targets = torch.zeros(len(chosen), t, dtype=torch.long)
-            for r, (_, ids) in enumerate(chosen):
-                inputs[r, : len(ids) + 1] = torch.tensor([sp["bos"], *ids])
-                targets[r, : len(ids) + 1] = torch.tensor([*ids, sp["eos"]])
-            yield regions, inputs, targets
+            yield (train_feats[view, img].float(), *teacher_batch([p[1] for p in chosen], sp))
 
     def loss_fn(model: CaptionDecoder, batch):
         regions, inputs, targets = batch
-        logits, alpha = model(regions, inputs)
-        mask = (targets != sp["pad"]).float()
-        ce = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=sp["pad"])
-        penalty = (((1 - (alpha * mask.unsqueeze(2)).sum(1)) ** 2).mean()) if config.attention == "soft" else 0.0
-        return ce + args.attention_penalty * penalty, {"ce": ce.item()}
+        return caption_loss(model, regions, inputs, targets, sp["pad"], args.attention_penalty)
 
     def evaluate(model: CaptionDecoder) -> dict[str, float]:
-        hyps = []
-        for i in range(0, len(dev_feats), 250):
-            hyps += greedy(model, dev_feats[i : i + 250].float(), sp["bos"], sp["eos"], banned)
-        texts = [" ".join(data.tokenizer.id_to_token(t) for t in h) for h in hyps]
-        scores = coco_scores(texts, data.dev_references)
-        return {f"dev_greedy_{k}": v for k, v in scores.items()}
+        return dev_scores(model, dev_feats, data)
 
     history = Trainer(decoder, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
     print(f"decoder done: {history.steps} steps in {history.train_seconds:.1f}s")
+
+
+def train_finetune(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
+    """Stage 3 (optional): encoder and decoder trained together on augmented photos, from stages 1 and 2."""
+    run = common.run_dir(args, NAME)
+    model = Captioner(config)
+    model.encoder.load_state_dict(torch.load(run / "encoder" / "checkpoint.pt", weights_only=False)["state_dict"])
+    model.decoder.load_state_dict(torch.load(run / "decoder" / "checkpoint.pt", weights_only=False)["state_dict"])
+    sp = data.special
+    n, bs = len(data.train_images), args.finetune_batch_size
+    tcfg = TrainerConfig(
+        epochs=1 if args.dry_run else args.finetune_epochs,
+        seed=args.seed,
+        max_steps=3 if args.dry_run else None,
+        grad_clip=5.0,
+        checkpoint_dir=run / "finetune",
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    steps = tcfg.epochs * ((n + bs - 1) // bs)
+    groups = [
+        {"params": model.encoder.parameters(), "lr": args.finetune_lr / 4},
+        {"params": model.decoder.parameters(), "lr": args.finetune_lr},
+    ]
+    optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[args.finetune_lr / 4, args.finetune_lr], total_steps=steps, pct_start=0.15
+    )
+    gen = torch.Generator().manual_seed(args.seed + 2)
+    rng = random.Random(args.seed + 2)
+    dev_x = normalise(center_crop(to_float(data.dev_images), config.image_size), stats)
+
+    def epoch_batches(epoch: int):
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, bs):
+            idx = order[i : i + bs]
+            x = random_crop_flip(to_float(data.train_images[idx.numpy()]), config.image_size, generator=gen)
+            caps = [rng.choice(data.train_ids[j]) for j in idx.tolist()]  # one of its five captions
+            yield (normalise(color_jitter(x, generator=gen), stats), *teacher_batch(caps, sp))
+
+    def loss_fn(m: Captioner, batch):
+        x, inputs, targets = batch
+        return caption_loss(m.decoder, m.encoder(x), inputs, targets, sp["pad"], args.attention_penalty)
+
+    def evaluate(m: Captioner) -> dict[str, float]:
+        return dev_scores(m.decoder, region_features(m.encoder, dev_x), data)
+
+    history = Trainer(model, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
+    print(f"fine-tuning done: {history.steps} steps in {history.train_seconds:.1f}s")
 
 
 def train(args: argparse.Namespace) -> None:
@@ -213,6 +279,8 @@ def train(args: argparse.Namespace) -> None:
         train_encoder(args, data, config, stats)
     if args.stage in ("decoder", "all"):
         train_decoder(args, data, config, stats)
+    if args.stage == "finetune" or (args.stage == "all" and args.finetune_epochs > 0):
+        train_finetune(args, data, config, stats)
 
 
 def export(args: argparse.Namespace) -> None:
