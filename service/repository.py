@@ -128,6 +128,9 @@ class ModelRepository:
             log.error("model directory %s does not exist", root)
             return
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and NAME_PATTERN.match(p.name)):
+            if folder.resolve().parent != root.resolve():
+                log.error("model folder %s links outside the model directory: not served", folder)
+                continue
             self.entries[folder.name] = ModelEntry(name=folder.name, folder=folder)
 
     def model_folder(self, name: str) -> Path:
