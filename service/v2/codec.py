@@ -234,7 +234,7 @@ def encode_response(
     response = InferResponse(model_name=model, model_version=str(version), id=request_id, outputs=outputs)
     # json.dumps, not pydantic's JSON: a model may output -inf (masked log-probabilities), which JSON cannot
     # spell; Python and rapidjson (tritonclient) read the `-Infinity` that json.dumps writes.
-    header = json.dumps(response.model_dump(exclude_none=True)).encode()
+    header = json.dumps(response.model_dump(exclude_none=True), separators=(",", ":")).encode()
     if not blobs:
         return Encoded(header, None)
     return Encoded(header + b"".join(blobs), len(header))
