@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     def prometheus_metrics() -> Response:
-        for name, engine in ((n, e.engine) for n, e in repository.entries.items() if e.engine):
+        for name, engine in ((n, e.engine) for n, e in list(repository.entries.items()) if e.engine):
             metrics.queue_depth.labels(name).set(engine.admission.in_flight)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

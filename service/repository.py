@@ -274,7 +274,9 @@ class ModelRepository:
     def is_ready(self) -> bool:
         if not self.loaded.is_set():
             return False
-        considered = [e.status == Status.ready for e in self.entries.values() if e.status != Status.unloaded]
+        # list(): a copy taken at once, as a load may add an entry meanwhile (this runs in a worker thread)
+        entries = list(self.entries.values())
+        considered = [e.status == Status.ready for e in entries if e.status != Status.unloaded]
         if not considered:
             return False
         return all(considered) if self.settings.readiness == "all" else any(considered)
@@ -286,7 +288,8 @@ class ModelRepository:
         return entry
 
     def names_for(self, task: str) -> list[str]:
-        return sorted(n for n, e in self.entries.items() if e.manifest is not None and e.manifest.task == task)
+        entries = list(self.entries.items())
+        return sorted(n for n, e in entries if e.manifest is not None and e.manifest.task == task)
 
     async def stop(self) -> None:
         for task in list(self._retiring):

@@ -21,6 +21,6 @@ def readyz(repository: RepositoryDep, drain: DrainDep) -> JSONResponse:
     body = Readiness(
         ready=repository.is_ready() and not drain.draining,
         draining=drain.draining,
-        models={n: e.status.value for n, e in repository.entries.items()},
+        models={n: e.status.value for n, e in list(repository.entries.items())},
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)

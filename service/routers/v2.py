@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-import onnxruntime as ort
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
 from service.dependencies import DrainDep, RepositoryDep, SettingsDep
 from service.engine.lifecycle import deadline_seconds, guarded
@@ -64,7 +64,7 @@ def model_metadata(name: str, repository: RepositoryDep, version: str | None = N
 def run_graph(target: Target, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
     try:
         return target.session.run(outputs, feeds)
-    except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument) as e:
+    except (Fail, InvalidArgument) as e:
         # The tensors passed the metadata checks but not the graph's own (e.g. a token id past the vocabulary).
         raise BadRequest(f"model {target.name!r} could not run on these inputs: {e}") from None
 

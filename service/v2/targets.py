@@ -40,7 +40,7 @@ def _split(repository: ModelRepository, name: str) -> tuple[ModelEntry, str | No
     base, _, graph = name.rpartition(".")
     if base in repository.entries:
         return repository.entries[base], graph
-    every = sorted(n for e in repository.entries.values() for n in v2_names(e))
+    every = sorted(n for e in list(repository.entries.values()) for n in v2_names(e))
     raise ModelNotFound(f"model {name!r} not found; v2 models: {every or 'none'}")
 
 
