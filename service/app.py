@@ -8,17 +8,32 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.auth import APIKeyMiddleware
 from service.engine.lifecycle import ClientGone
 from service.errors import install_handlers
+from service.limits import BodyLimitMiddleware
 from service.metrics import Metrics
 from service.middleware import RequestMiddleware
 from service.repository import ModelRepository
-from service.routers import caption, classify, curves, generate, health, models, playground, translate
+from service.routers import (
+    caption,
+    classify,
+    curves,
+    generate,
+    health,
+    models,
+    playground,
+    translate,
+    v2,
+    v2_repository,
+)
 from service.settings import Settings
+from service.shutdown import Drain, DrainMiddleware
 
 log = logging.getLogger("dlserve")
 
@@ -43,6 +58,21 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
         lifespan=lifespan,
     )
     app.state.settings, app.state.repository, app.state.metrics = settings, repository, metrics
+    app.state.drain = drain = Drain()
+    # Added innermost first. Outermost: request ids, logs and metrics (so 401s and 413s are logged too), then
+    # the in-flight count for graceful shutdown, CORS (preflights carry no key), keys, the body limit.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
+    app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, open_paths=settings.auth_open_paths)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After", "Inference-Header-Content-Length"],
+        )
+    app.add_middleware(DrainMiddleware, drain=drain)
     app.add_middleware(RequestMiddleware, metrics=metrics)
     install_handlers(app)
 
@@ -53,11 +83,12 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     def prometheus_metrics() -> Response:
-        for name, engine in ((n, e.engine) for n, e in repository.entries.items() if e.engine):
+        for name, engine in ((n, e.engine) for n, e in list(repository.entries.items()) if e.engine):
             metrics.queue_depth.labels(name).set(engine.admission.in_flight)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    routers = (health, models, curves, classify, generate, translate, caption, playground)
+    # v2 and v2_repository: the Open Inference Protocol and its repository extension
+    routers = (health, models, curves, classify, generate, translate, caption, playground, v2, v2_repository)
     for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from service.repository import ModelRepository
 from service.settings import Settings
+from service.shutdown import Drain
 
 
 def get_repository(request: Request) -> ModelRepository:
@@ -18,5 +19,10 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_drain(request: Request) -> Drain:
+    return request.app.state.drain
+
+
 RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DrainDep = Annotated[Drain, Depends(get_drain)]

@@ -1,4 +1,8 @@
-"""Project exceptions and their one mapping to HTTP responses."""
+"""Project exceptions and their one mapping to HTTP responses.
+
+Every route answers errors as `{"error", "detail", "request_id"}`, except the Open Inference Protocol routes
+under /v2, which answer `{"error": "..."}` as that protocol specifies, with 400 where others say 422.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,14 @@ class ServiceError(Exception):
 
 class InvalidInput(ServiceError):
     status, code = 422, "invalid_input"
+
+
+class BadRequest(ServiceError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
 
 
 class PayloadTooLarge(ServiceError):
@@ -55,12 +67,30 @@ class DeadlineExceeded(ServiceError):
     status, code = 504, "deadline_exceeded"
 
 
+V2_PREFIX = "/v2"
+
+
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "-")
 
 
+def is_v2(path: str) -> bool:
+    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+
+
 def error_body(code: str, message: str, request: Request) -> dict[str, str]:
+    if is_v2(request.url.path):
+        return {"error": message}
     return {"error": code, "detail": message, "request_id": request_id(request)}
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one place an error becomes a response (handlers and middlewares alike)."""
+    if is_v2(request.url.path) and status == 422:
+        status = 400  # the v2 protocol's status for a malformed request
+    return JSONResponse(error_body(code, message, request), status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -79,21 +109,22 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
-        return JSONResponse(error_body(exc.code, exc.message, request), status_code=exc.status, headers=headers)
+        return error_response(request, exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        code = codes.get(exc.status_code, "http_error")
         detail = exc.detail
         if exc.status_code == 400 and "parsing the body" in str(detail):
             detail = "body is not valid JSON (it must be UTF-8 encoded JSON)"
-        return JSONResponse(error_body(code, str(detail), request), status_code=exc.status_code, headers=exc.headers)
+        return error_response(request, exc.status_code, code, str(detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body("invalid_input", _validation_message(exc), request), status_code=422)
+        return error_response(request, 422, "invalid_input", _validation_message(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error in request %s", request_id(request))
-        return JSONResponse(error_body("internal_error", "internal server error", request), status_code=500)
+        return error_response(request, 500, "internal_error", "internal server error")

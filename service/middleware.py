@@ -11,6 +11,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import Metrics
+from service.settings import PROBE_PATHS
 
 HEADER = b"x-request-id"
 SANE = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
@@ -46,7 +47,7 @@ class RequestMiddleware:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             model = state.get("model", "-")
-            if endpoint not in ("/metrics", "/healthz", "/readyz"):
+            if endpoint not in PROBE_PATHS:
                 self.metrics.requests.labels(model, endpoint, str(status)).inc()
                 self.metrics.latency.labels(model, endpoint).observe(elapsed)
             access.info(

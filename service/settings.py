@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+# Probes and scrapers usually cannot send a key: these stay open unless DLSERVE_AUTH_OPEN_PATHS says otherwise.
+PROBE_PATHS = ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics")
+ALWAYS_KEYED_PREFIX = "/v2/repository"  # load/unload change what is served: never open while keys are set
+
+CommaList = Annotated[list[str], NoDecode]  # DLSERVE_X=a,b,c (not JSON)
 
 
 class Settings(BaseSettings):
@@ -21,7 +26,7 @@ class Settings(BaseSettings):
         "auto", description="auto: CUDA when onnxruntime can get it, else CPU; cuda: fail a model without CUDA"
     )
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per session; 0 lets it decide")
-    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest request body accepted")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest request body, every endpoint (413)")
     max_image_pixels: int = Field(40_000_000, gt=0, description="largest decoded image (width x height)")
     max_images_per_request: int = Field(64, gt=0)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes, each with its own model copies")
@@ -36,3 +41,34 @@ class Settings(BaseSettings):
     readiness: Literal["all", "any"] = Field(
         "all", description="/readyz is 200 when all (or any) discovered models are ready"
     )
+    api_keys: CommaList = Field(
+        default_factory=list, repr=False, description="comma-separated API keys; empty: no authentication"
+    )
+    auth_open_paths: CommaList = Field(
+        default_factory=lambda: list(PROBE_PATHS), description="paths served without a key while keys are set"
+    )
+    cors_origins: CommaList = Field(default_factory=list, description="origins allowed by CORS; empty: CORS off")
+    cors_allow_credentials: bool = Field(False, description="let browsers send cookies and Authorization cross-origin")
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="SIGTERM: how long in-flight requests may take to finish before they are cut"
+    )
+    shutdown_delay_s: float = Field(
+        0.0, ge=0, description="SIGTERM: keep serving (not ready) at least this long, for load balancers to notice"
+    )
+
+    @field_validator("api_keys", "auth_open_paths", "cors_origins", mode="before")
+    @classmethod
+    def split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("auth_open_paths")
+    @classmethod
+    def repository_stays_keyed(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/"):
+                raise ValueError(f"open path {path!r} must start with '/'")
+            if path.startswith(ALWAYS_KEYED_PREFIX):
+                raise ValueError(f"{path!r} cannot be open: repository load/unload always needs a key")
+        return paths

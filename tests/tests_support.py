@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -67,3 +68,10 @@ def png_header_only(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+def lenet_repository(root: Path, versions: tuple[int, ...] = (1,)) -> Path:
+    """A model directory holding only lenet5-mnist, with the committed version copied as each of `versions`."""
+    for version in versions:
+        shutil.copytree(MODELS / "lenet5-mnist" / "1", root / "lenet5-mnist" / str(version))
+    return root

@@ -50,9 +50,10 @@ async def classify(
     repository: RepositoryDep,
     settings: SettingsDep,
     model: Annotated[str | None, Query(description="model name; default: the first classify model")] = None,
+    version: Annotated[int | None, Query(ge=1, description="the version to use; 404 unless it is served")] = None,
     top_k: Annotated[int, Query(ge=1, description="how many labels to return per image")] = 3,
 ) -> ClassifyResponse:
-    entry, runtime = repository.runtime(model, "classify")
+    entry, runtime = repository.runtime(model, "classify", version)
     assert isinstance(runtime, ClassifierRuntime) and isinstance(entry.engine, ClassifierEngine)
     request.state.model = entry.name
     if top_k > len(runtime.labels):

@@ -113,7 +113,7 @@ async def stream_events(gen: Generation, seed: int) -> AsyncIterator[str]:
 
 @router.post("/generate", response_model=GenerateResponse, responses={**ERRORS, **SSE_DOC})
 async def generate(body: GenerateRequest, request: Request, repository: RepositoryDep, settings: SettingsDep):
-    entry, runtime = repository.runtime(body.model, "generate")
+    entry, runtime = repository.runtime(body.model, "generate", body.version)
     assert isinstance(runtime, GeneratorRuntime) and isinstance(entry.engine, DecoderEngine)
     request.state.model = entry.name
     runtime.encode(body.prompt)  # 422 for characters outside the vocabulary, before any response starts

@@ -1,11 +1,11 @@
-"""GET /healthz (the process is alive) and GET /readyz (the models are loaded)."""
+"""GET /healthz (the process is alive) and GET /readyz (the models are loaded, and no shutdown has begun)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.dependencies import RepositoryDep
+from service.dependencies import DrainDep, RepositoryDep
 from service.schemas.health import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -17,6 +17,10 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def readyz(repository: RepositoryDep) -> JSONResponse:
-    body = Readiness(ready=repository.is_ready(), models={n: e.status.value for n, e in repository.entries.items()})
+def readyz(repository: RepositoryDep, drain: DrainDep) -> JSONResponse:
+    body = Readiness(
+        ready=repository.is_ready() and not drain.draining,
+        draining=drain.draining,
+        models={n: e.status.value for n, e in list(repository.entries.items())},
+    )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)

@@ -38,7 +38,7 @@ def activity(entry: ModelEntry) -> dict[str, int] | None:
 
 @router.get("", response_model=ModelList)
 def list_models(repository: RepositoryDep) -> ModelList:
-    return ModelList(models=[model_info(e) for e in repository.entries.values()])
+    return ModelList(models=[model_info(e) for e in list(repository.entries.values())])
 
 
 @router.get("/{name}", response_model=ModelInfo, responses={404: {"model": ErrorResponse}})

@@ -44,7 +44,7 @@ async def translate(
     body: TranslateRequest, request: Request, repository: RepositoryDep, settings: SettingsDep
 ) -> TranslateResponse:
     name = body.model or model_for_pair(repository, body.source, body.target)
-    entry, runtime = repository.runtime(name, "translate")
+    entry, runtime = repository.runtime(name, "translate", body.version)
     assert isinstance(runtime, TranslatorRuntime) and isinstance(entry.engine, DecoderEngine)
     request.state.model = entry.name
     if (runtime.source, runtime.target) != (body.source, body.target):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 class GenerateRequest(BaseModel):
     model: str | None = Field(None, description="model name; default: the first generate model")
+    version: int | None = Field(None, ge=1, description="the model version to use; 404 unless it is served")
     prompt: str = Field(min_length=1, max_length=4000, description="text to continue (1..4000 characters)")
     max_tokens: int = Field(200, ge=1, le=2000, description="characters to generate")
     temperature: float = Field(0.8, gt=0, le=5, allow_inf_nan=False, description="sampling temperature, in (0, 5]")

@@ -11,4 +11,5 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
+    draining: bool = False  # SIGTERM received: finishing the requests in flight, then exiting
     models: dict[str, str]

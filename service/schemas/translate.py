@@ -15,6 +15,7 @@ class TranslateRequest(BaseModel):
     source: str = Field("en", description="source language")
     target: str = Field("fr", description="target language")
     model: str | None = Field(None, description="model name; default: the model for source -> target")
+    version: int | None = Field(None, ge=1, description="the model version to use; 404 unless it is served")
     beam_size: int | None = Field(None, ge=1, le=10, description="1 (greedy) .. 10; default from the model (5)")
     max_length: int | None = Field(None, ge=1, le=200, description="max target tokens; default 2 * source + 10")
     return_attention: bool = Field(False, description="include the target x source attention matrix")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from service.errors import InvalidInput, ModelNotFound, ModelNotReady
-from service.repository import ModelRepository, Status
+from service.errors import BadRequest, InvalidInput, ModelNotFound, ModelNotReady
+from service.repository import LoadFailed, ModelRepository, Status
 from service.settings import Settings
 
 LENET = Path(__file__).resolve().parents[2] / "models" / "lenet5-mnist" / "1"
@@ -88,3 +89,114 @@ def test_lookup_errors_name_the_alternatives(tmp_path):
         repo.runtime("digits", "generate")
     entry, runtime = repo.runtime(None, "classify")
     assert entry.name == "digits" and runtime.task == "classify"
+
+
+def add_version(root: Path, name: str, version: int) -> Path:
+    """A copy of version 1 as `version` (the folder number is the version)."""
+    dest = root / name / str(version)
+    shutil.copytree(root / name / "1", dest)
+    return dest
+
+
+def test_startup_serves_the_latest_version_that_loads(tmp_path):
+    copy_model(tmp_path, "digits")
+    broken = add_version(tmp_path, "digits", 2)
+    (broken / "model.onnx").write_bytes(b"corrupt")
+    entry = load(tmp_path).get("digits")
+    assert entry.status == Status.ready and entry.version == 1
+    assert entry.reason.startswith("version 2 failed: ArtifactError: graph 'model': model.onnx has sha256")
+    assert entry.reason.endswith("; serving version 1")
+
+
+def test_reload_swaps_in_a_new_entry_and_drains_the_old_engine(tmp_path):
+    copy_model(tmp_path, "digits")
+    repo = load(tmp_path)
+
+    async def scenario() -> None:
+        old = repo.get("digits")
+        old.engine.admission.acquire()  # a request still running on version 1
+        add_version(tmp_path, "digits", 2)
+        new = await repo.reload("digits")
+        assert new.version == 2 and new.status == Status.ready and repo.get("digits") is new
+        assert old.version == 1 and old.runtime is not None  # untouched: the running request finishes on it
+        assert repo.runtime("digits", "classify")[0] is new
+        with pytest.raises(ModelNotFound, match="model 'digits' version 1 is not served; it serves version 2"):
+            repo.runtime("digits", "classify", version=1)
+        (retiring,) = repo._retiring
+        await asyncio.sleep(0.2)
+        assert not retiring.done()  # waits for the request in flight
+        old.engine.admission.release()
+        await asyncio.wait_for(retiring, 2)
+        assert (await repo.reload("digits", version=1)).version == 1
+        await repo.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_load_leaves_the_serving_version_untouched(tmp_path):
+    copy_model(tmp_path, "digits")
+    repo = load(tmp_path)
+    serving = repo.get("digits")
+    bad = add_version(tmp_path, "digits", 3)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["reference"]["outputs"]["logits"]["data"][0][0] += 1.0
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+
+    async def scenario() -> None:
+        with pytest.raises(LoadFailed, match="loading 'digits' version 3 failed: ArtifactError: reference output"):
+            await repo.reload("digits")
+        with pytest.raises(ModelNotFound, match=r"model 'digits' has no version 9; versions: \[1, 3\]"):
+            await repo.reload("digits", version=9)
+        assert repo.get("digits") is serving and serving.status == Status.ready and not repo._retiring
+        await repo.stop()
+
+    asyncio.run(scenario())
+
+
+def test_unload_then_load_again(tmp_path):
+    copy_model(tmp_path, "digits")
+    copy_model(tmp_path, "other")
+    repo = load(tmp_path)
+
+    async def scenario() -> None:
+        entry = await repo.unload("digits")
+        assert entry.status == Status.unloaded and entry.version == 1 and entry.runtime is None
+        with pytest.raises(ModelNotReady, match="model 'digits' is unloaded: unloaded on request"):
+            repo.runtime("digits", "classify")
+        assert repo.is_ready()  # an unloaded model does not count against readiness
+        assert (await repo.reload("digits")).status == Status.ready
+        await repo.stop()
+
+    asyncio.run(scenario())
+
+
+def test_names_are_validated_and_never_leave_the_model_directory(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    copy_model(models, "digits")
+    (tmp_path / "outside").mkdir()
+    (models / "escape").symlink_to(tmp_path / "outside")
+    repo = load(models)
+    assert sorted(repo.entries) == ["digits"]  # the symlinked folder is not discovered either
+    for name in ("../outside", "Digits", ".hidden", "a/b", ""):
+        with pytest.raises(BadRequest, match="is invalid; names match"):
+            repo.model_folder(name)
+    with pytest.raises(BadRequest, match="model 'escape' resolves outside the model directory"):
+        repo.model_folder("escape")
+    with pytest.raises(
+        ModelNotFound, match=r"model 'nope' not found in the model directory; models: \['digits', 'escape'\]"
+    ):
+        repo.model_folder("nope")
+
+
+def test_a_model_added_while_serving_can_be_loaded(tmp_path):
+    copy_model(tmp_path, "digits")
+    repo = load(tmp_path)
+    copy_model(tmp_path, "newcomer")
+
+    async def scenario() -> None:
+        assert (await repo.reload("newcomer")).status == Status.ready
+        assert repo.runtime("newcomer", "classify")[0].version == 1
+        await repo.stop()
+
+    asyncio.run(scenario())

@@ -1,0 +1,96 @@
+"""Open Inference Protocol (KServe v2) REST: server and model health and metadata, and tensor inference.
+
+Standard clients (tritonclient, KServe's) work unchanged; errors are `{"error": "..."}` (service/errors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
+
+from service.dependencies import DrainDep, RepositoryDep, SettingsDep
+from service.engine.lifecycle import deadline_seconds, guarded
+from service.errors import BadRequest, ModelNotReady
+from service.schemas.v2 import Live, ModelMetadata, ModelReady, Ready, ServerMetadata, V2Error
+from service.uploads import read_body
+from service.v2 import codec
+from service.v2.targets import Target, metadata, resolve
+
+router = APIRouter(prefix="/v2", tags=["v2"])
+ERRORS = {code: {"model": V2Error} for code in (400, 404, 413, 429, 503, 504)}
+EXTENSIONS = ["binary_tensor_data", "model_repository"]
+NOT_READY = 400  # the protocol: 200 for ready, a 4xx for not ready
+
+
+def _ready_response(body: Ready | ModelReady) -> JSONResponse:
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else NOT_READY)
+
+
+@router.get("", response_model=ServerMetadata)
+def server_metadata(request: Request) -> ServerMetadata:
+    return ServerMetadata(name="dlserve", version=request.app.version, extensions=EXTENSIONS)
+
+
+@router.get("/health/live", response_model=Live)
+def live() -> Live:
+    return Live(live=True)
+
+
+@router.get("/health/ready", response_model=Ready, responses={NOT_READY: {"model": Ready}})
+def ready(repository: RepositoryDep, drain: DrainDep) -> JSONResponse:
+    return _ready_response(Ready(ready=repository.is_ready() and not drain.draining))
+
+
+@router.get("/models/{name}/ready", response_model=ModelReady, responses={NOT_READY: {"model": ModelReady}, **ERRORS})
+@router.get("/models/{name}/versions/{version}/ready", response_model=ModelReady, include_in_schema=False)
+def model_ready(name: str, repository: RepositoryDep, version: str | None = None) -> JSONResponse:
+    try:
+        resolve(repository, name, version)  # 404 for a model, graph or version that is not there
+    except ModelNotReady:
+        return _ready_response(ModelReady(name=name, ready=False))
+    return _ready_response(ModelReady(name=name, ready=True))
+
+
+@router.get("/models/{name}", response_model=ModelMetadata, responses=ERRORS)
+@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, include_in_schema=False)
+def model_metadata(name: str, repository: RepositoryDep, version: str | None = None) -> ModelMetadata:
+    return metadata(resolve(repository, name, version))
+
+
+def run_graph(target: Target, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+    try:
+        return target.session.run(outputs, feeds)
+    except (Fail, InvalidArgument) as e:
+        # The tensors passed the metadata checks but not the graph's own (e.g. a token id past the vocabulary).
+        raise BadRequest(f"model {target.name!r} could not run on these inputs: {e}") from None
+
+
+@router.post("/models/{name}/infer", responses=ERRORS, response_class=Response)
+@router.post("/models/{name}/versions/{version}/infer", responses=ERRORS, include_in_schema=False)
+async def infer(
+    name: str, request: Request, repository: RepositoryDep, settings: SettingsDep, version: str | None = None
+) -> Response:
+    target = resolve(repository, name, version)
+    request.state.model = target.entry.name
+    engine = target.entry.engine
+    assert engine is not None
+    timeout = deadline_seconds(request, settings.request_timeout_s)
+    with engine.admission.slot():  # 429 when the model's queue is full, before the body is read
+        if request.headers.get("content-encoding", "identity") != "identity":
+            raise BadRequest("compressed request bodies are not supported; send the body without Content-Encoding")
+        body = await read_body(request, settings.max_upload_bytes)
+        infer_request, tensors = codec.parse_request(body, request.headers.get(codec.HEADER_LENGTH))
+        codec.check_inputs(tensors, infer_request, target.spec, target.name)
+        wanted = codec.requested_outputs(infer_request, target.spec, target.name)
+        outputs = await guarded(
+            request, asyncio.to_thread(run_graph, target, tensors, [w.name for w in wanted]), timeout
+        )
+    encoded = codec.encode_response(target.name, target.entry.version or 0, infer_request.id, wanted, outputs)
+    if encoded.header_length is None:
+        return Response(encoded.body, media_type="application/json")
+    headers = {"Inference-Header-Content-Length": str(encoded.header_length)}
+    return Response(encoded.body, media_type="application/octet-stream", headers=headers)

@@ -1,0 +1,63 @@
+"""Model repository management (the v2 protocol's repository extension): index, load, unload.
+
+A load builds and checks the new version beside the serving one and swaps it in; a failed load changes
+nothing. When API keys are set these routes always need one (service/auth.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+
+from service.dependencies import RepositoryDep
+from service.errors import BadRequest
+from service.repository import ModelEntry, Status
+from service.schemas.v2 import RepositoryModel, RepositoryRequest, V2Error
+
+router = APIRouter(prefix="/v2/repository", tags=["repository"])
+ERRORS = {code: {"model": V2Error} for code in (400, 401, 404, 503)}
+STATES = {
+    Status.ready: "READY",
+    Status.loading: "LOADING",
+    Status.failed: "UNAVAILABLE",
+    Status.unloaded: "UNAVAILABLE",
+}
+
+
+def index_row(entry: ModelEntry) -> RepositoryModel:
+    version = "" if entry.version is None else str(entry.version)
+    return RepositoryModel(name=entry.name, version=version, state=STATES[entry.status], reason=entry.reason or "")
+
+
+def _version(body: RepositoryRequest | None) -> int | None:
+    raw = (body.parameters if body else {}).get("version")
+    if raw is None:
+        return None
+    if not str(raw).isdigit() or int(raw) < 1:
+        raise BadRequest(f'parameters.version is {raw!r}; send a version number such as "2"')
+    return int(raw)
+
+
+# Triton's client asks for the index with POST; GET is the plain way to read it.
+@router.get("/index", response_model=list[RepositoryModel], responses=ERRORS)
+@router.post("/index", response_model=list[RepositoryModel], responses=ERRORS, include_in_schema=False)
+def repository_index(repository: RepositoryDep) -> list[RepositoryModel]:
+    return [index_row(e) for _, e in sorted(repository.entries.items())]
+
+
+@router.post("/models/{name}/load", response_model=RepositoryModel, responses=ERRORS)
+async def load_model(
+    name: str, request: Request, repository: RepositoryDep, body: Annotated[RepositoryRequest | None, Body()] = None
+) -> RepositoryModel:
+    """Load the newest version (or `parameters.version`); 400 with the reason when it fails its checks."""
+    request.state.model = name
+    return index_row(await repository.reload(name, _version(body)))
+
+
+@router.post("/models/{name}/unload", response_model=RepositoryModel, responses=ERRORS)
+async def unload_model(
+    name: str, request: Request, repository: RepositoryDep, body: Annotated[RepositoryRequest | None, Body()] = None
+) -> RepositoryModel:
+    request.state.model = name
+    return index_row(await repository.unload(name))
