@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 # Probes and scrapers usually cannot send a key: these stay open unless DLSERVE_AUTH_OPEN_PATHS says otherwise.
 PROBE_PATHS = ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics")
+PAGE_PATHS = ("/", "/static/app.js", "/static/style.css")  # the playground page itself holds no data
 ALWAYS_KEYED_PREFIX = "/v2/repository"  # load/unload change what is served: never open while keys are set
 
 CommaList = Annotated[list[str], NoDecode]  # DLSERVE_X=a,b,c (not JSON)
@@ -45,7 +46,8 @@ class Settings(BaseSettings):
         default_factory=list, repr=False, description="comma-separated API keys; empty: no authentication"
     )
     auth_open_paths: CommaList = Field(
-        default_factory=lambda: list(PROBE_PATHS), description="paths served without a key while keys are set"
+        default_factory=lambda: [*PROBE_PATHS, *PAGE_PATHS],
+        description="paths served without a key while keys are set",
     )
     cors_origins: CommaList = Field(default_factory=list, description="origins allowed by CORS; empty: CORS off")
     cors_allow_credentials: bool = Field(False, description="let browsers send cookies and Authorization cross-origin")

@@ -53,12 +53,13 @@ async def caption(
     repository: RepositoryDep,
     settings: SettingsDep,
     model: Annotated[str | None, Query(description="model name; default: the first caption model")] = None,
+    version: Annotated[int | None, Query(ge=1, description="the version to use; 404 unless it is served")] = None,
     beam_size: Annotated[int, Query(ge=1, le=10, description="1 (greedy) .. 10")] = 3,
     max_length: Annotated[int | None, Query(ge=1, le=MAX_LENGTH, description="max words; default 20")] = None,
     num_alternatives: Annotated[int, Query(ge=0, le=5, description="next-best captions, < beam_size")] = 0,
     return_attention: Annotated[bool, Query(description="the best caption's word x region weights")] = False,
 ) -> CaptionResponse:
-    entry, runtime = repository.runtime(model, "caption")
+    entry, runtime = repository.runtime(model, "caption", version)
     assert isinstance(runtime, rt.CaptionerRuntime) and isinstance(entry.engine, CaptionerEngine)
     request.state.model = entry.name
     if num_alternatives >= beam_size:

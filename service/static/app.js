@@ -20,11 +20,22 @@ function showError(section, message) {
   el.hidden = !message;
 }
 
+// With DLSERVE_API_KEYS set, every API call carries the key typed above (kept for this browser tab only).
+const keyInput = $("api-key");
+keyInput.value = sessionStorage.getItem("dlserve-api-key") || "";
+keyInput.addEventListener("change", () => { sessionStorage.setItem("dlserve-api-key", keyInput.value); loadModels(); });
+
+function withKey(options) {
+  const headers = new Headers((options && options.headers) || {});
+  if (keyInput.value) headers.set("X-API-Key", keyInput.value);
+  return { ...(options || {}), headers };
+}
+
 async function call(section, url, options) {
   showError(section, "");
   let response;
   try {
-    response = await fetch(url, options);
+    response = await fetch(url, withKey(options));
   } catch (e) {
     showError(section, `the server could not be reached: ${e.message}`);
     return null;
@@ -281,9 +292,12 @@ async function loadModels() {
     const summary = document.createElement("summary");
     summary.textContent = `Training curves: ${m.name}`;
     const img = document.createElement("img");
-    img.src = `/v1/models/${encodeURIComponent(m.name)}/curves.png`;
     img.alt = `loss and metric per epoch while training ${m.name}`;
-    img.loading = "lazy";
+    details.addEventListener("toggle", async () => {
+      if (!details.open || img.src) return;  // fetched (with the key, if any) the first time it opens
+      const r = await call("models", `/v1/models/${encodeURIComponent(m.name)}/curves.png`);
+      if (r) img.src = URL.createObjectURL(await r.blob());
+    });
     details.append(summary, img);
     return details;
   }));

@@ -36,7 +36,7 @@ def client(root):
         yield c
 
 
-OPEN = ["/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics"]
+OPEN = ["/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics", "/", "/static/app.js"]
 KEYED = [
     ("get", "/v1/models"),
     ("get", "/v2"),
@@ -45,6 +45,7 @@ KEYED = [
     ("post", "/v2/repository/models/lenet5-mnist/unload"),
     ("post", "/v2/repository/models/lenet5-mnist/load"),
     ("get", "/docs"),
+    ("get", "/v1/models/lenet5-mnist/curves.png"),
 ]
 
 
