@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 from service.manifest import Manifest
 from service.runtimes.captioner import CaptionerRuntime
 from training.caption_metrics import ConstantCaptionSearch, coco_scores
+from training.captioning.grid import write_grid
 from training.data import flickr8k
 from training.export import (
     assert_parity,
@@ -251,6 +252,8 @@ def export(args: argparse.Namespace) -> None:
     manifest["code_commit"] = code_commit()
     manifest["reference"] = reference_pair(enc_session, "encoder", {"image": probe_x[:2]})
     write_manifest(out, manifest)
+    root = flickr8k.root(data_dir) / "images"
+    write_grid(out / "examples.png", [root / n for n in test_names[:8]], beam_texts[:8])
     print(f"wrote {out}")
 
 
