@@ -225,6 +225,44 @@ def test_compose_config_renders(runtime_stage: list[tuple[str, str]]) -> None:
     assert service["healthcheck"]["test"] == ["CMD", *_healthcheck_command(runtime_stage)]
 
 
+def test_compose_profiles_gpu_and_monitoring() -> None:
+    result = _run(
+        [_compose(), "--project-directory", REPO, "-f", COMPOSE_FILE, "--profile", "gpu", "--profile", "monitoring",
+         "config", "--format", "json"]
+    )  # fmt: skip
+    assert result.returncode == 0, f"docker compose config failed ({result.returncode}):\n{result.stderr}"
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == {"dlserve", "dlserve-gpu", "prometheus", "grafana"}
+    assert "profiles" not in services["dlserve"], "the CPU service starts by default"
+    assert services["dlserve-gpu"]["profiles"] == ["gpu"]
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
+
+    gpu = services["dlserve-gpu"]
+    assert gpu["build"]["target"] == "gpu" and gpu["image"] == "dlserve:gpu"
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert gpu["environment"]["DLSERVE_PROVIDERS"] == "auto"
+    assert gpu["healthcheck"]["test"] == services["dlserve"]["healthcheck"]["test"]
+    published = {(p.get("host_ip"), str(p.get("published"))) for s in services.values() for p in s.get("ports", [])}
+    assert published == {("127.0.0.1", port) for port in ("8000", "8001", "9090", "3000")}, "loopback only"
+
+    # Every file the monitoring services mount exists; the dashboard Grafana opens lies in its mounted folder.
+    for name in ("prometheus", "grafana"):
+        for volume in services[name]["volumes"]:
+            if volume["type"] == "bind":
+                assert Path(volume["source"]).exists(), f"{name} mounts a missing {volume['source']}"
+                assert volume["read_only"] is True
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    mounts = {v["target"]: Path(v["source"]) for v in services["grafana"]["volumes"] if v["type"] == "bind"}
+    assert (mounts[str(Path(home).parent)] / Path(home).name).is_file()
+
+
+def test_compose_default_starts_only_the_cpu_service() -> None:
+    result = _compose_config(COMPOSE_FILE)
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(result.stdout)["services"]) == ["dlserve"]
+
+
 # --- Dockerfile content --------------------------------------------------------------------------------------------
 
 
