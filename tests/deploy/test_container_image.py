@@ -13,16 +13,21 @@ Measured figures (build seconds, image sizes) are printed and written to test-ar
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from dashboards import dashboard_queries, prometheus_query
 from docker_engine import (
     STANDIN_TAG,
     Engine,
@@ -181,11 +186,22 @@ def test_cpu_image_is_non_root_without_torch_or_compilers(engine: Engine, cpu_im
     assert out == f"['onnxruntime'] [] 10001 {models}", out
 
 
-def test_cpu_container_classifies_and_translates(engine: Engine, cpu_image: str, mnist_test) -> None:
-    images, labels = mnist_test
+@dataclass
+class Running:
+    container: str
+    url: str
+
+
+@pytest.fixture(scope="module")
+def cpu_container(engine: Engine, cpu_image: str) -> Iterator[Running]:
     container = _run(engine, cpu_image, "--name", "dlserve-ct-cpu")
-    url = _wait_healthy(engine, container)
-    with httpx.Client(base_url=url, timeout=60) as client:
+    yield Running(container, _wait_healthy(engine, container))
+    engine.docker("rm", "-f", container, check=False)
+
+
+def test_cpu_container_classifies_and_translates(cpu_container: Running, mnist_test) -> None:
+    images, labels = mnist_test
+    with httpx.Client(base_url=cpu_container.url, timeout=60) as client:
         assert client.get("/readyz").json()["ready"] is True
         files = [("files", (f"digit{i}.png", _png(images[i]), "image/png")) for i in range(12)]
         r = client.post("/v1/classify", files=files)
@@ -200,13 +216,68 @@ def test_cpu_container_classifies_and_translates(engine: Engine, cpu_image: str,
         assert providers["lenet5-mnist"] == providers["gru-en-fr"] == "CPUExecutionProvider"
         metrics = client.get("/metrics").text
         assert 'dlserve_requests_total{endpoint="/v1/classify",model="lenet5-mnist",status="200"} 1.0' in metrics
+
+
+def _traffic(client: httpx.Client, digit: bytes, seconds: float) -> None:
+    """A little of everything the dashboard shows, for `seconds`: classify, translate, generate, a 422."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert client.post("/v1/classify", files=[("files", ("d.png", digit, "image/png"))]).status_code == 200
+        assert client.post("/v1/translate", json={"text": "A dog runs.", "beam_size": 2}).status_code == 200
+        assert client.post("/v1/generate", json={"prompt": "ROMEO:", "max_tokens": 8}).status_code == 200
+        assert client.post("/v1/translate", json={"text": " "}).status_code == 422
+        time.sleep(0.2)
+
+
+def test_dashboard_queries_answer_from_a_real_prometheus(engine: Engine, cpu_container: Running, mnist_test) -> None:
+    """Debian's Prometheus scrapes the container's /metrics; every dashboard query must return series."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus not found: run `make system-deps` (apt-get install prometheus)", pytrace=False)
+    target = cpu_container.url.removeprefix("http://")
+    config = engine.root / "prometheus.yml"
+    scrape = {"job_name": "dlserve", "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}
+    config.write_text(json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": [scrape]}))  # YAML too
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = engine.root / "prometheus.log"
+    cmd = [binary, f"--config.file={config}", f"--storage.tsdb.path={engine.root / 'prometheus-data'}",
+           f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    process = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{port}/api/v1/query"
+    try:
+        with httpx.Client(base_url=cpu_container.url, timeout=60) as client:
+            _traffic(client, _png(mnist_test[0][0]), seconds=8)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # at least 8 scrapes of the target in the last minute
+            with contextlib.suppress(httpx.HTTPError):
+                result = httpx.get(api, params={"query": 'count_over_time(up{job="dlserve"}[1m])'}).json()
+                if result["data"]["result"] and float(result["data"]["result"][0]["value"][1]) >= 8:
+                    break
+            assert process.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+        else:
+            pytest.fail(f"Prometheus did not scrape {target}:\n{log.read_text()[-3000:]}")
+        empty = []
+        for panel, expr in dashboard_queries():
+            answer = httpx.get(api, params={"query": prometheus_query(expr)}).json()
+            assert answer["status"] == "success", (panel, expr, answer)
+            if not answer["data"]["result"]:
+                empty.append(f"{panel}: {expr}")
+        assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_cpu_container_stops_gracefully(engine: Engine, cpu_container: Running) -> None:
     started = time.monotonic()
-    engine.docker("stop", "-t", "40", container, timeout=60)  # SIGTERM: drain, then exit 0
+    engine.docker("stop", "-t", "40", cpu_container.container, timeout=60)  # SIGTERM: drain, then exit 0
     FIGURES["stop_s"] = round(time.monotonic() - started, 1)
-    state = _state(engine, container)
-    assert state["ExitCode"] == 0, _logs(engine, container)[-3000:]
-    assert "SIGTERM: not ready any more" in _logs(engine, container)
-    engine.docker("rm", container)
+    state = _state(engine, cpu_container.container)
+    assert state["ExitCode"] == 0, _logs(engine, cpu_container.container)[-3000:]
+    assert "SIGTERM: not ready any more" in _logs(engine, cpu_container.container)
 
 
 def test_cpu_container_settings_and_mounted_models(engine: Engine, cpu_image: str, mnist_test) -> None:
