@@ -105,7 +105,11 @@ def wrap(model: nn.Module) -> nn.Module:
     if not active():
         return model
     dev = device()
-    return DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    # find_unused_parameters: the trainer knows nothing of the model, and some models hold parameters that a
+    # training forward pass does not use (the translator's, for one); DDP then waits for no gradient of theirs.
+    return DistributedDataParallel(
+        model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True
+    )
 
 
 def mean(values: dict[str, float]) -> dict[str, float]:
