@@ -43,5 +43,7 @@ def run(command: str, model: str, argv: list[str]) -> None:
         if distributed.env_rank() == 0:
             getattr(task, command)(args)
         return
+    if distributed.env_world_size() > 1 and not getattr(task, "DATA_PARALLEL", False):
+        raise SystemExit(f"dlserve train {model} does not support torchrun yet: run it as a single process")
     with distributed.session():
         task.train(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -130,3 +131,13 @@ def test_dlserve_train_runs_unchanged_under_torchrun(tmp_path: Path, data_dir: P
     for name, tensor in ckpt_ddp["state_dict"].items():
         torch.testing.assert_close(tensor, ckpt_one["state_dict"][name], rtol=1e-4, atol=1e-5)
     assert json.loads((tmp_path / "ddp" / "train_args.json").read_text())["batch_size"] == 64
+
+
+def test_tasks_without_data_parallel_support_refuse_torchrun(monkeypatch) -> None:
+    from training.cli import TASKS, run
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit, match="captioner-flickr8k does not support torchrun yet"):
+        run("train", "captioner-flickr8k", [])
+    supported = {name for name in TASKS if getattr(importlib.import_module(TASKS[name]), "DATA_PARALLEL", False)}
+    assert supported == {"lenet5-mnist", "charlstm-shakespeare", "gru-en-fr", "gru-en-de"}

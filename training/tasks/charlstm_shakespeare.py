@@ -27,6 +27,7 @@ from training.tasks import common
 from training.trainer import Trainer
 
 NAME = "charlstm-shakespeare"
+DATA_PARALLEL = True  # trains under torchrun: each rank takes its share of the streams
 EVAL_STREAMS = 8
 
 

@@ -28,6 +28,7 @@ from training.tasks import common
 from training.trainer import Trainer
 
 NAME = "lenet5-mnist"
+DATA_PARALLEL = True  # trains under torchrun: each rank takes its share of every batch
 PARITY_BATCHES = (1, 7, 64)
 
 

@@ -34,6 +34,7 @@ from training.tokenization import BOS, EOS, PAD, decode, encode, train_bpe
 from training.trainer import Trainer
 
 NAMES = ("gru-en-fr", "gru-en-de")
+DATA_PARALLEL = True  # trains under torchrun: each rank takes its share of every batch
 MAX_LEN = 80  # subword tokens; longer training sentences are truncated (none in Multi30k train exceed it)
 
 
