@@ -147,7 +147,7 @@ def start_engine(timeout: float = 90) -> Engine:
     try:
         _make_bridge(bridge)
     except EngineError:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)
         raise
     cmd = [
         dockerd, "--config-file", str(root / "daemon.json"), "--data-root", str(root / "data"),
@@ -194,6 +194,16 @@ def _mounts_under(root: Path) -> list[str]:
     return sorted(points, key=len, reverse=True)  # deepest first
 
 
+def remove_tree(path: Path) -> None:
+    """Unmount whatever is mounted below `path` (a tmpfs, overlays, or the /proc, /sys or /dev that a failed
+    debootstrap may leave mounted in its root), then delete it: never a deletion through a mount point."""
+    for point in _mounts_under(path):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    if _mounts_under(path):
+        raise EngineError(f"could not unmount everything under {path}; not deleting it: {_mounts_under(path)}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def stop_engine(engine: Engine) -> None:
     """Remove every container, stop dockerd and what it started, delete the bridge and the engine's dir."""
     if engine.process.poll() is None:
@@ -210,10 +220,8 @@ def stop_engine(engine: Engine) -> None:
     for pid in _pids_using(engine.root):  # a containerd or shim that outlived dockerd
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    for point in _mounts_under(engine.root):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
     subprocess.run([_tool("ip"), "link", "delete", engine.bridge], capture_output=True, check=False)
-    shutil.rmtree(engine.root, ignore_errors=True)
+    remove_tree(engine.root)
 
 
 # --- the stand-in base image ---------------------------------------------------------------------------------------
@@ -245,7 +253,7 @@ def standin_rootfs(workdir: Path, cache: Path | None = None, timeout: float = 90
                 path.unlink()
     tarball = workdir / name
     subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
-    shutil.rmtree(rootfs)
+    remove_tree(rootfs)
     if cache is None:
         return tarball
     cache.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from docker_engine import (
     build_image,
     cache_dir,
     import_image,
+    remove_tree,
     standin_rootfs,
     start_engine,
     stop_engine,
@@ -96,7 +97,7 @@ def base_image(engine: Engine) -> str:
     except EngineError as e:
         _fail(engine, "could not make the stand-in python:3.11-slim base image", e)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
     FIGURES["standin_base_s"] = round(time.monotonic() - started, 1)
     FIGURES["standin_base_mb"] = _size_mb(engine, STANDIN_TAG)
     return STANDIN_TAG
