@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME_EXTRA ?= $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 PYTEST_ARGS ?=
 
-.PHONY: serve test install-service install system-deps lint format clean bench
+.PHONY: serve test test-container install-service install system-deps lint format clean bench image image-gpu
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +25,40 @@ lint: install
 	$(BIN)/ruff check service training tests bench
 	$(BIN)/ruff format --check service training tests bench
 
-# The browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
-CHROMIUM ?= /usr/bin/chromium
+# System packages the tests use, installed when missing (as root). Debian's Chromium drives the browser tests
+# (Playwright's own browser download does not work offline); docker.io and debootstrap let the container tests
+# run a private Docker engine and build a stand-in base image; prometheus brings promtool and a real Prometheus
+# for the dashboard queries; iproute2 makes the test engine's bridge. The Kubernetes tests render with
+# `kubectl kustomize` (or `kustomize`), which Debian does not package: the machine image provides kubectl.
+BROWSER_PACKAGES ?= chromium
+CONTAINER_PACKAGES ?= docker.io debootstrap prometheus iproute2
 system-deps:
-	@test -x $(CHROMIUM) || { echo "installing chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || { echo "could not install chromium: run 'apt-get install -y chromium' as root"; exit 1; }; }
+	@missing=$$(for p in $(BROWSER_PACKAGES) $(CONTAINER_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages for the tests:" $$missing; \
+	  browser=$$(echo "$$missing" | grep -x -F $(foreach p,$(BROWSER_PACKAGES),-e $(p)) || true); \
+	  others=$$(echo "$$missing" | grep -v -x -F $(foreach p,$(BROWSER_PACKAGES),-e $(p)) || true); \
+	  { apt-get update -qq \
+	    && { [ -z "$$browser" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$browser >/dev/null; } \
+	    && { [ -z "$$others" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	         $$others >/dev/null; }; } \
+	  || { echo "could not install:" $$missing "- run 'apt-get install -y" $$missing "' as root"; exit 1; }; \
+	fi
 
 test: install system-deps lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Only the container group: builds and runs the images on a private Docker engine (part of `make test`).
+test-container: install system-deps
+	$(BIN)/pytest -m container $(PYTEST_ARGS)
+
+# The images, on a Docker engine of your own (BuildKit).
+image:
+	docker build -t dlserve:latest .
+
+image-gpu:
+	docker build --target gpu -t dlserve:gpu .
 
 # Side-by-side benchmark against peer servers (needs `hey`: apt-get install hey). Not part of `make test`.
 bench: install

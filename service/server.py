@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from service.app import create_app
 from service.logs import configure
+from service.runtimes.sessions import ProviderUnavailable, startup_provider
 from service.settings import Settings
 from service.shutdown import Drain
 
@@ -65,6 +66,11 @@ def serve(host: str | None = None, port: int | None = None, model_dir: str | Non
             os.environ[f"DLSERVE_{key.upper()}"] = str(value)
     settings = Settings()
     configure(settings.log_level, settings.log_json)
+    try:
+        startup_provider(settings.providers)
+    except ProviderUnavailable as e:
+        log.error("not starting: %s", e)
+        raise SystemExit(2) from None
     common = {"host": settings.host, "port": settings.port, "log_level": settings.log_level, "log_config": None,
               "access_log": False, "timeout_graceful_shutdown": settings.shutdown_grace_s}  # fmt: skip
     # (access_log off: our middleware writes the access log, as JSON, with request ids)

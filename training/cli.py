@@ -28,9 +28,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run(command: str, model: str, argv: list[str]) -> None:
-    """Parse the task's own options and run it; imports torch only here."""
+    """Parse the task's own options and run it; imports torch only here.
+
+    Under torchrun, `train` joins the process group and trains data-parallel (training/distributed.py);
+    `export` and `evaluate` run on rank 0 alone, the other ranks having nothing to do.
+    """
+    from training import distributed
+
     task = importlib.import_module(TASKS[model])
     parsers = {c: argparse.ArgumentParser(prog=f"dlserve {c} {model}") for c in ("train", "export", "evaluate")}
     task.add_arguments(parsers["train"], parsers["export"], parsers["evaluate"])
     args = parsers[command].parse_args(argv)
-    getattr(task, command)(args)
+    if command != "train":
+        if distributed.env_rank() == 0:
+            getattr(task, command)(args)
+        return
+    if distributed.env_world_size() > 1 and not getattr(task, "DATA_PARALLEL", False):
+        raise SystemExit(f"dlserve train {model} does not support torchrun yet: run it as a single process")
+    with distributed.session():
+        task.train(args)

@@ -2,10 +2,15 @@
 
 It knows nothing about any particular model: a task hands it the model, an optimizer, a function that
 yields the batches of an epoch, a loss function and an evaluation function.
+
+Under torchrun (training/distributed.py) the same code trains data-parallel: the model is wrapped in
+DistributedDataParallel, each rank's `epoch_batches` yields its share of every global batch, the logged
+training metrics are averaged over the ranks, and rank 0 alone evaluates, prints and checkpoints.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -18,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from training import distributed
 
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
@@ -52,6 +59,19 @@ def _config_dict(config: Any) -> dict[str, Any]:
     return asdict(config) if is_dataclass(config) else dict(config)
 
 
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Tensors in a batch (a tensor, or tuples, lists and dicts of them) moved to `device`; the rest as is."""
+    if device.type == "cpu":
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
 class Trainer:
     def __init__(
         self,
@@ -65,6 +85,7 @@ class Trainer:
         self.config, self.model_config = config, model_config
         self.history = History()
         self.start_epoch = 0
+        self.device = distributed.device()  # this rank's GPU under NCCL, else the CPU
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -73,7 +94,7 @@ class Trainer:
 
     def save_checkpoint(self, epoch: int) -> None:
         path = self.checkpoint_path
-        if path is None:
+        if path is None or not distributed.is_main():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
@@ -98,7 +119,7 @@ class Trainer:
         path = self.checkpoint_path
         if path is None or not path.exists():
             return False
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location="cpu")  # copied onto the model's device
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
@@ -111,20 +132,30 @@ class Trainer:
         self.start_epoch = state["epoch"] + 1
         return True
 
+    def eval_model(self) -> nn.Module:
+        """The model the evaluation hook gets: the trained module itself, or a CPU copy of it when training on
+        a GPU (the tasks' evaluation data lives on the CPU)."""
+        return self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
+
     def fit(self, epoch_batches: Callable[[int], Iterable[Batch]], loss_fn: LossFn, evaluate: EvalFn) -> History:
         """Train for `config.epochs` epochs (or `max_steps` steps), evaluating and checkpointing each epoch."""
         cfg = self.config
+        main = distributed.is_main()
         seed_everything(cfg.seed)
-        if cfg.resume and self.load_checkpoint():
+        self.model.to(self.device)  # in place: the optimizer keeps the same parameters
+        if cfg.resume and self.load_checkpoint() and main:
             print(f"resumed from {self.checkpoint_path} at epoch {self.start_epoch}")
+        train_model = distributed.wrap(self.model)  # DDP in a process group: rank 0's weights reach every rank
         for epoch in range(self.start_epoch, cfg.epochs):
             t0 = time.perf_counter()
-            self.model.train()
+            train_model.train()
             total, n = 0.0, 0
             metric_sums: dict[str, float] = {}
-            bar = tqdm(epoch_batches(epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress)
+            bar = tqdm(
+                epoch_batches(epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and main)
+            )
             for batch in bar:
-                loss, metrics = loss_fn(self.model, batch)
+                loss, metrics = loss_fn(train_model, to_device(batch, self.device))
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip:
@@ -139,20 +170,26 @@ class Trainer:
                 bar.set_postfix(loss=f"{total / n:.4f}", **{k: f"{v / n:.4f}" for k, v in metric_sums.items()})
                 if cfg.max_steps is not None and self.history.steps >= cfg.max_steps:
                     break
+            # Each rank saw its share of every batch, as many batches as the others: average over the ranks.
+            means = distributed.mean({"loss": total / max(n, 1), **{k: v / max(n, 1) for k, v in metric_sums.items()}})
             self.model.eval()
-            with torch.no_grad():
-                scores = evaluate(self.model)
+            scores: dict[str, float] = {}
+            if main:  # the others go on to the next epoch and wait for rank 0 in its first all-reduce
+                with torch.no_grad():
+                    scores = evaluate(self.eval_model())
             self.history.train_seconds += time.perf_counter() - t0  # wall time, evaluation included
             row = {
                 "epoch": epoch + 1,
-                "train_loss": total / max(n, 1),
-                **{f"train_{k}": v / max(n, 1) for k, v in metric_sums.items()},
+                "train_loss": means.pop("loss"),
+                **{f"train_{k}": v for k, v in means.items()},
                 **scores,
                 "seconds": self.history.train_seconds,
             }
             self.history.epochs.append(row)
-            print(json.dumps(row))
+            if main:
+                print(json.dumps(row))
             self.save_checkpoint(epoch)
             if cfg.max_steps is not None and self.history.steps >= cfg.max_steps:
                 break
+        distributed.check_replicas(self.model)
         return self.history

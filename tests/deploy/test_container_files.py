@@ -133,11 +133,35 @@ def dockerfile() -> list[tuple[str, str]]:
     return _instructions(DOCKERFILE.read_text(encoding="utf-8"))
 
 
+def _named_stages(instructions: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """Stages by their `FROM ... AS name`."""
+    named = {}
+    for stage in _stages(instructions):
+        words = stage[0][1].split()
+        assert len(words) == 3 and words[1].upper() == "AS", f"unnamed stage: FROM {stage[0][1]}"
+        named[words[2]] = stage
+    return named
+
+
+@pytest.fixture(scope="module")
+def stages(dockerfile: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    named = _named_stages(dockerfile)
+    assert set(named) == {"builder", "runtime", "gpu-builder", "gpu"}, f"stages: {list(named)}"
+    return named
+
+
 @pytest.fixture(scope="module")
 def runtime_stage(dockerfile: list[tuple[str, str]]) -> list[tuple[str, str]]:
     stages = _stages(dockerfile)
     assert len(stages) >= 2, "the Dockerfile should be multi-stage (builder + runtime)"
+    # The last stage is what `docker build` without --target produces: the CPU image.
+    assert stages[-1][0][1].endswith(" AS runtime"), "the default (last) target should be the CPU runtime"
     return stages[-1]
+
+
+@pytest.fixture(scope="module")
+def gpu_stage(stages: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    return stages["gpu"]
 
 
 def _healthcheck_command(runtime_stage: list[tuple[str, str]]) -> list[str]:
@@ -201,39 +225,106 @@ def test_compose_config_renders(runtime_stage: list[tuple[str, str]]) -> None:
     assert service["healthcheck"]["test"] == ["CMD", *_healthcheck_command(runtime_stage)]
 
 
+def test_compose_profiles_gpu_and_monitoring() -> None:
+    result = _run(
+        [_compose(), "--project-directory", REPO, "-f", COMPOSE_FILE, "--profile", "gpu", "--profile", "monitoring",
+         "config", "--format", "json"]
+    )  # fmt: skip
+    assert result.returncode == 0, f"docker compose config failed ({result.returncode}):\n{result.stderr}"
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == {"dlserve", "dlserve-gpu", "prometheus", "grafana"}
+    assert "profiles" not in services["dlserve"], "the CPU service starts by default"
+    assert services["dlserve-gpu"]["profiles"] == ["gpu"]
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["monitoring"]
+
+    gpu = services["dlserve-gpu"]
+    assert gpu["build"]["target"] == "gpu" and gpu["image"] == "dlserve:gpu"
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert gpu["environment"]["DLSERVE_PROVIDERS"] == "auto"
+    assert gpu["healthcheck"]["test"] == services["dlserve"]["healthcheck"]["test"]
+    published = {(p.get("host_ip"), str(p.get("published"))) for s in services.values() for p in s.get("ports", [])}
+    assert published == {("127.0.0.1", port) for port in ("8000", "8001", "9090", "3000")}, "loopback only"
+
+    # Every file the monitoring services mount exists; the dashboard Grafana opens lies in its mounted folder.
+    for name in ("prometheus", "grafana"):
+        for volume in services[name]["volumes"]:
+            if volume["type"] == "bind":
+                assert Path(volume["source"]).exists(), f"{name} mounts a missing {volume['source']}"
+                assert volume["read_only"] is True
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    mounts = {v["target"]: Path(v["source"]) for v in services["grafana"]["volumes"] if v["type"] == "bind"}
+    assert (mounts[str(Path(home).parent)] / Path(home).name).is_file()
+
+
+def test_compose_default_starts_only_the_cpu_service() -> None:
+    result = _compose_config(COMPOSE_FILE)
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(result.stdout)["services"]) == ["dlserve"]
+
+
 # --- Dockerfile content --------------------------------------------------------------------------------------------
 
 
-def test_dockerfile_stages_share_a_swappable_base(dockerfile: list[tuple[str, str]]) -> None:
+def test_dockerfile_stages_share_a_swappable_base(dockerfile, stages) -> None:
     assert ("ARG", "BASE_IMAGE=python:3.11-slim") in dockerfile
-    bases = [args.split()[0] for keyword, args in dockerfile if keyword == "FROM"]
-    assert bases and all(base == "${BASE_IMAGE}" for base in bases), f"FROM lines: {bases}"
+    gpu_base = [args for keyword, args in dockerfile if keyword == "ARG" and args.startswith("GPU_BASE_IMAGE=")]
+    assert len(gpu_base) == 1 and re.fullmatch(
+        r"GPU_BASE_IMAGE=nvidia/cuda:[\d.]+-cudnn-runtime-ubuntu[\d.]+", gpu_base[0]
+    )
+    bases = {name: stage[0][1].split()[0] for name, stage in stages.items()}
+    assert bases == {
+        "builder": "${BASE_IMAGE}",
+        "runtime": "${BASE_IMAGE}",
+        "gpu-builder": "${GPU_BASE_IMAGE}",
+        "gpu": "${GPU_BASE_IMAGE}",
+    }, "each image's stages share one base: the copied venv links to the base image's interpreter"
 
 
-def test_dockerfile_runs_as_non_root_user(runtime_stage: list[tuple[str, str]]) -> None:
-    users = [args for keyword, args in runtime_stage if keyword == "USER"]
-    assert users, "the runtime stage sets no USER: the server would run as root"
+@pytest.mark.parametrize("target", ["runtime", "gpu"])
+def test_dockerfile_runs_as_non_root_user(stages, target) -> None:
+    users = [args for keyword, args in stages[target] if keyword == "USER"]
+    assert users, f"the {target} stage sets no USER: the server would run as root"
     user = users[-1].split(":")[0]
-    assert user not in ("root", "0"), f"the runtime stage runs as {users[-1]!r}"
+    assert user not in ("root", "0"), f"the {target} stage runs as {users[-1]!r}"
 
 
-def test_dockerfile_healthcheck_hits_readyz(runtime_stage: list[tuple[str, str]]) -> None:
-    command = _healthcheck_command(runtime_stage)
+@pytest.mark.parametrize("target", ["runtime", "gpu"])
+def test_dockerfile_healthcheck_hits_readyz(stages, target) -> None:
+    command = _healthcheck_command(stages[target])
     assert command[0] == "python", f"no curl in the slim image; use Python's urllib: {command}"
     assert "urllib" in " ".join(command)
     assert "/readyz" in " ".join(command)
 
 
-def test_dockerfile_installs_cpu_extra_without_torch(dockerfile: list[tuple[str, str]]) -> None:
-    text = " ".join(f"{keyword} {args}" for keyword, args in dockerfile)  # comments excluded
-    assert not re.search(r"torch", text, re.IGNORECASE), "the image must not install torch"
-    installs = [args for keyword, args in dockerfile if keyword == "RUN" and "pip install" in args]
+def _pip_install_targets(stage: list[tuple[str, str]]) -> list[str]:
+    installs = [args for keyword, args in stage if keyword == "RUN" and "pip install" in args]
     assert len(installs) == 1, f"expected one pip install, found {installs}"
     words = shlex.split(_strip_flags(installs[0]))
     assert "--no-cache-dir" in words
     assert "-e" not in words and "--editable" not in words, "the image needs a regular, non-editable install"
-    targets = [word for word in words[words.index("install") + 1 :] if not word.startswith("-")]
-    assert len(targets) == 1 and targets[0].endswith("[cpu]"), f"install the project with the cpu extra: {targets}"
+    return [word for word in words[words.index("install") + 1 :] if not word.startswith("-")]
+
+
+def test_dockerfile_installs_runtime_extras_without_torch(dockerfile, stages) -> None:
+    text = " ".join(f"{keyword} {args}" for keyword, args in dockerfile)  # comments excluded
+    assert not re.search(r"torch", text, re.IGNORECASE), "the images must not install torch"
+    assert _pip_install_targets(stages["builder"]) == ["/src[cpu]"]
+    assert _pip_install_targets(stages["gpu-builder"]) == ["/src[gpu]", "onnxruntime-gpu==${ORT_GPU_VERSION}"]
+    for final in ("runtime", "gpu"):
+        assert not [args for keyword, args in stages[final] if "pip install" in args], f"{final}: install in a builder"
+        copies = [args for keyword, args in stages[final] if keyword == "COPY" and "--from=" in args]
+        assert any("/opt/venv" in args for args in copies), f"{final} should copy its builder's venv"
+
+
+def test_gpu_stage_settings(gpu_stage: list[tuple[str, str]]) -> None:
+    env = " ".join(args for keyword, args in gpu_stage if keyword == "ENV").split()
+    for setting in ("DLSERVE_PROVIDERS=auto", "DLSERVE_HOST=0.0.0.0", "DLSERVE_MODEL_DIR=/app/models"):
+        assert setting in env, f"the gpu stage should set {setting}"
+    assert ("EXPOSE", "8000") in gpu_stage
+    assert ("CMD", '["dlserve", "serve"]') in gpu_stage
+    runs = " ".join(args for keyword, args in gpu_stage if keyword == "RUN")
+    assert "--no-install-recommends python3 " in runs and "rm -rf /var/lib/apt/lists/*" in runs
 
 
 def test_dockerfile_runtime_settings(runtime_stage: list[tuple[str, str]]) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training import distributed
 from training.data import shakespeare
 from training.export import (
     assert_parity,
@@ -26,6 +27,7 @@ from training.tasks import common
 from training.trainer import Trainer
 
 NAME = "charlstm-shakespeare"
+DATA_PARALLEL = True  # trains under torchrun: each rank takes its share of the streams
 EVAL_STREAMS = 8
 
 
@@ -91,7 +93,8 @@ def train(args: argparse.Namespace) -> None:
     def epoch_batches(epoch: int):
         # A new random offset each epoch so chunk boundaries move; state is carried between chunks (TBPTT).
         rows = streams(train_ids, args.batch_size, int(torch.randint(0, args.bptt, (1,), generator=gen)))
-        carry["state"] = model.initial_state(args.batch_size)
+        rows = distributed.shard(rows)  # this rank's streams; all of them when alone
+        carry["state"] = model.initial_state(len(rows))
         for s in range(steps_per_epoch):
             i = s * args.bptt
             yield rows[:, i : i + args.bptt], rows[:, i + 1 : i + args.bptt + 1]
@@ -99,7 +102,7 @@ def train(args: argparse.Namespace) -> None:
     def loss_fn(model: CharLSTM, batch: tuple[torch.Tensor, torch.Tensor]):
         x, y = batch
         h, c = carry["state"]
-        logits, (h, c) = model(x, (h.detach(), c.detach()))
+        logits, (h, c) = model(x, (h.detach().to(x.device), c.detach().to(x.device)))
         carry["state"] = (h, c)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), {}
 
@@ -114,8 +117,7 @@ def train(args: argparse.Namespace) -> None:
         "grad_clip": args.grad_clip,
         "optimizer": "AdamW + OneCycleLR",
     }
-    (common.run_dir(args, NAME) / "train_args.json").write_text(json.dumps(extra))
-    print(f"done: {history.steps} steps in {history.train_seconds:.1f}s")
+    common.finish_run(common.run_dir(args, NAME), extra, history)
 
 
 def build(ckpt: dict) -> CharLSTM:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from training import distributed
 from training.paths import MODELS_DIR, RUNS_DIR, default_data_dir
-from training.trainer import TrainerConfig
+from training.trainer import History, TrainerConfig
 
 
 def add_train_args(p: argparse.ArgumentParser, epochs: int, lr: float, batch_size: int) -> None:
@@ -58,7 +60,16 @@ def load_checkpoint(args: argparse.Namespace, name: str) -> dict[str, Any]:
     path = args.checkpoint or RUNS_DIR / name / "checkpoint.pt"
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}: run `dlserve train {name}` first or pass --checkpoint")
-    return torch.load(path, weights_only=False)
+    return torch.load(path, weights_only=False, map_location="cpu")
+
+
+def finish_run(run_dir: Path, extra: dict[str, Any], history: History) -> None:
+    """Record the run's settings next to its checkpoint and say it is done: rank 0 only under torchrun."""
+    if not distributed.is_main():
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "train_args.json").write_text(json.dumps(extra))
+    print(f"done: {history.steps} steps in {history.train_seconds:.1f}s")
 
 
 def out_dir(args: argparse.Namespace, name: str) -> Path:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training import distributed
 from training.augment import random_affine
 from training.data import mnist
 from training.export import (
@@ -27,6 +28,7 @@ from training.tasks import common
 from training.trainer import Trainer
 
 NAME = "lenet5-mnist"
+DATA_PARALLEL = True  # trains under torchrun: each rank takes its share of every batch
 PARITY_BATCHES = (1, 7, 64)
 
 
@@ -69,7 +71,7 @@ def train(args: argparse.Namespace) -> None:
     def epoch_batches(epoch: int):
         order = torch.randperm(len(raw), generator=gen)
         for i in range(0, len(raw), args.batch_size):
-            idx = order[i : i + args.batch_size]
+            idx = distributed.shard(order[i : i + args.batch_size])  # this rank's share; all of it when alone
             x = raw[idx] if args.no_augment else random_affine(raw[idx], generator=gen)
             yield (x - config.mean) / config.std, labels[idx]
 
@@ -91,8 +93,7 @@ def train(args: argparse.Namespace) -> None:
         "augment": not args.no_augment,
         "optimizer": "AdamW + OneCycleLR",
     }
-    (common.run_dir(args, NAME) / "train_args.json").write_text(json.dumps(ckpt_extra))
-    print(f"done: {history.steps} steps in {history.train_seconds:.1f}s")
+    common.finish_run(common.run_dir(args, NAME), ckpt_extra, history)
 
 
 def build(ckpt: dict[str, Any]) -> LeNet5:

@@ -17,6 +17,7 @@ from sacrebleu.metrics import BLEU, CHRF
 from tokenizers import Tokenizer
 
 from service.decoding.beam import beam_search
+from training import distributed
 from training.data import multi30k
 from training.export import (
     assert_parity,
@@ -33,6 +34,7 @@ from training.tokenization import BOS, EOS, PAD, decode, encode, train_bpe
 from training.trainer import Trainer
 
 NAMES = ("gru-en-fr", "gru-en-de")
+DATA_PARALLEL = True  # trains under torchrun: each rank takes its share of every batch
 MAX_LEN = 80  # subword tokens; longer training sentences are truncated (none in Multi30k train exceed it)
 
 
@@ -114,8 +116,9 @@ def make_train(name: str):
             src_tok, tgt_tok = Tokenizer.from_file(str(src_tok_path)), Tokenizer.from_file(str(tgt_tok_path))
         else:
             src_tok, tgt_tok = train_bpe(tr_src, args.src_vocab), train_bpe(tr_tgt, args.tgt_vocab)
-            src_tok.save(str(src_tok_path))
-            tgt_tok.save(str(tgt_tok_path))
+            if distributed.is_main():  # every rank learns the same tokenizers; one writes them
+                src_tok.save(str(src_tok_path))
+                tgt_tok.save(str(tgt_tok_path))
         bos, eos = tgt_tok.token_to_id(BOS), tgt_tok.token_to_id(EOS)
         assert tgt_tok.token_to_id(PAD) == 0 and src_tok.token_to_id(PAD) == 0
         src_ids, tgt_ids = tokenized(src_tok, tr_src), tokenized(tgt_tok, tr_tgt)
@@ -143,7 +146,7 @@ def make_train(name: str):
 
         def epoch_batches(epoch: int):
             for idx in batches(src_ids, tgt_ids, args.batch_size, rng):
-                yield collate(src_ids, tgt_ids, idx, bos, eos)
+                yield collate(src_ids, tgt_ids, distributed.shard(idx), bos, eos)  # this rank's share
 
         def loss_fn(model: Seq2Seq, batch):
             s, lengths, y_in, y_out = batch
@@ -176,8 +179,7 @@ def make_train(name: str):
             "bpe_vocab": [args.src_vocab, args.tgt_vocab],
             "initialised_from": previous,  # its training time adds to this run's
         }
-        (run_dir / "train_args.json").write_text(json.dumps(extra))
-        print(f"done: {history.steps} steps in {history.train_seconds:.1f}s")
+        common.finish_run(run_dir, extra, history)
 
     return train
 
