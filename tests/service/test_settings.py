@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.settings import PROBE_PATHS, Settings
+from service.settings import PAGE_PATHS, PROBE_PATHS, Settings
 
 
 def test_lists_come_comma_separated_from_the_environment(monkeypatch):
@@ -21,7 +21,7 @@ def test_lists_come_comma_separated_from_the_environment(monkeypatch):
 
 def test_defaults_keep_everything_open_and_probes_listed():
     s = Settings()
-    assert s.api_keys == [] and s.cors_origins == [] and s.auth_open_paths == list(PROBE_PATHS)
+    assert s.api_keys == [] and s.cors_origins == [] and s.auth_open_paths == [*PROBE_PATHS, *PAGE_PATHS]
     assert s.shutdown_grace_s == 30 and s.shutdown_delay_s == 0
 
 
