@@ -149,7 +149,7 @@ def test_models_table_and_training_curves(page):
     rows = page.locator("#models-table tbody tr")
     expect(rows.first).to_be_visible(timeout=15_000)
     names = [rows.nth(i).get_attribute("data-model") for i in range(rows.count())]
-    assert {"lenet5-mnist", "charlstm-shakespeare", "gru-en-fr", "gru-en-de"} <= set(names)
+    assert {"lenet5-mnist", "charlstm-shakespeare", "gru-en-fr", "gru-en-de", "captioner-flickr8k"} <= set(names)
     expect(page.locator("#models-table tbody")).to_contain_text("ready")
     expect(page.locator("#models-table tbody")).to_contain_text("CPUExecutionProvider")
     details = page.locator("#models-curves details")
