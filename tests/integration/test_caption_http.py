@@ -21,9 +21,9 @@ from training.tokenization import words
 pytestmark = pytest.mark.integration
 
 MODEL = "captioner-flickr8k"
-# The committed model's test BLEU-4 is over 1.5x the constant caption's (manifest); over 100 photos through
-# HTTP, it must still beat the baseline on those same photos by this factor.
-MIN_RATIO_OVER_BASELINE = 1.3
+# The committed model's test BLEU-4 is 1.504x the constant caption's over all 1,000 test photos (manifest); over
+# the first 100 through HTTP it reaches 1.70x; it must beat the baseline on those same photos by this margin.
+MIN_RATIO_OVER_BASELINE = 1.5
 
 
 @pytest.fixture(scope="module")
