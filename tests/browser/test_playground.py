@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +83,7 @@ DIGITS = {
 @pytest.mark.parametrize("digit", sorted(DIGITS))
 def test_draw_a_digit_and_see_it_predicted(page, digit):
     draw(page, DIGITS[digit])
+    page.wait_for_load_state("networkidle")  # the last drawing's prediction has come back
     expect(page.locator("#digit-prediction")).to_contain_text(f"{digit} (", timeout=15_000)
     bars = page.locator("#digit-bars .bar-row")
     expect(bars).to_have_count(10)
@@ -121,17 +121,24 @@ def test_translate_and_see_the_attention_heatmap(page):
 def test_generated_text_streams_in(page):
     page.fill("#generate-prompt", "ROMEO:")
     page.fill("#generate-length", "1500")
+    # Record the output's length at every DOM update: streamed text arrives in many growing pieces.
+    page.evaluate(
+        """() => {
+        const out = document.getElementById("generate-output");
+        window.lengths = [];
+        new MutationObserver(() => window.lengths.push(out.textContent.length))
+          .observe(out, {childList: true, characterData: true, subtree: true});
+    }"""
+    )
     page.click("#generate-submit")
-    out = page.locator("#generate-output")
-    lengths = []
-    for _ in range(8):
-        lengths.append(len(out.inner_text()))
-        time.sleep(0.15)
-    expect(page.locator("#generate-stop")).to_be_disabled(timeout=60_000)
-    final = len(out.inner_text())
-    assert lengths[0] < lengths[-1] < final or lengths[0] < final, lengths
-    assert len({n for n in lengths if 6 < n < final}) >= 2, f"text should arrive piece by piece: {lengths}, {final}"
+    done = "window.lengths.length > 0 && document.getElementById('generate-stop').disabled"
+    page.wait_for_function(done, timeout=60_000)  # text arrived and the stream ended
+    lengths = page.evaluate("window.lengths")
+    final = len(page.locator("#generate-output").inner_text())
     assert final >= 1000
+    growing = [n for n in lengths if n > len("ROMEO:")]
+    assert growing == sorted(growing), "text only grows while it streams"
+    assert len(set(growing)) >= 10, f"text should arrive piece by piece, saw lengths {lengths}"
 
 
 def test_api_errors_are_shown(page, tmp_path):
