@@ -31,7 +31,7 @@ def test_region_grid_and_concepts():
     assert enc.concept_logits(regions).shape == (3, 10)
 
 
-@pytest.mark.parametrize("attention", ["soft", "none"])
+@pytest.mark.parametrize("attention", ["soft", "none", "first"])
 def test_teacher_forcing_shapes_and_attention_sums_to_one(attention):
     enc, dec = tiny(attention)
     regions = enc(torch.randn(2, 3, 32, 32))
@@ -56,7 +56,7 @@ def runtime_for(folder, enc_graph, vocab_words):
     return CaptionerRuntime(Manifest.model_validate(manifest), folder, "cpu"), tok
 
 
-@pytest.mark.parametrize("attention", ["soft", "none"])
+@pytest.mark.parametrize("attention", ["soft", "none", "first"])
 def test_export_parity_and_greedy_equality(tmp_path, attention):
     enc, dec = tiny(attention)
     enc_graph, step_graph = export_graphs(enc, dec, BANNED, tmp_path)

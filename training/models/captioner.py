@@ -5,8 +5,10 @@ Encoder: an AlexNet/VGG-style CNN (ReLU, batch norm, max-pooling; dropout in the
 photo) pretrains it, since no ImageNet weights can be had here.
 Decoder: an LSTM (with forget gate) fed, at every step, the previous word and a context vector; with
 `attention: "soft"` the context is a softmax-weighted sum of the regions (Xu et al.), with `attention: "none"`
-it is the mean of the regions (the image as a fixed input at every step). The LSTM's (h, c) travel as one
-`state` tensor (B, 2H) so the service's beam search can gather it like any other state.
+it is the mean of the regions (the image as a fixed input at every step), and with `attention: "first"` it is
+zero: the image only sets the initial state, Show and Tell's image-as-first-input in its usual init-state
+form. The LSTM's (h, c) travel as one `state` tensor (B, 2H) so the service's beam search can gather it like
+any other state.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class CaptionerConfig:
     hidden: int = 512
     attn_dim: int = 256
     dropout: float = 0.3
-    attention: str = "soft"  # or "none"
+    attention: str = "soft"  # or "none" (mean region at every step) or "first" (image only in the initial state)
     pad_id: int = 0
 
 
@@ -84,9 +86,10 @@ class CaptionDecoder(nn.Module):
         return self.keys(regions), state
 
     def attend(self, h: torch.Tensor, regions: torch.Tensor, keys: torch.Tensor):
-        if self.c.attention == "none":
+        if self.c.attention in ("none", "first"):
             alpha = torch.full(regions.shape[:2], 1.0 / regions.shape[1], dtype=regions.dtype)
-            return regions.mean(1), alpha
+            ctx = regions.mean(1)
+            return (torch.zeros_like(ctx) if self.c.attention == "first" else ctx), alpha
         e = self.score(torch.tanh(keys + self.query(h).unsqueeze(1))).squeeze(2)  # (B, L)
         alpha = torch.softmax(e, 1)
         ctx = torch.bmm(alpha.unsqueeze(1), regions).squeeze(1)  # (B, D)

@@ -41,7 +41,7 @@ def add_arguments(
     train.add_argument("--decoder-epochs", type=int, default=12)
     train.add_argument("--decoder-lr", type=float, default=2e-3)
     train.add_argument("--decoder-batch-size", type=int, default=64)
-    train.add_argument("--attention", choices=["soft", "none"], default="soft")
+    train.add_argument("--attention", choices=["soft", "none", "first"], default="soft")
     train.add_argument("--views", type=int, default=4, help="augmented views per photo for the decoder stage")
     train.add_argument("--dropout", type=float, default=0.3)
     train.add_argument("--min-word-count", type=int, default=5)
