@@ -72,6 +72,9 @@ def session() -> Iterator[None]:
     dist.init_process_group(backend=backend)
     try:
         yield
+        # Every rank reaches this point before any tears down: a rank leaving while another's gloo threads are
+        # still talking to it aborts the process ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
