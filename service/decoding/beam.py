@@ -122,3 +122,22 @@ def beam_search(
     while not search.done:
         search.advance(*step(search.last, search.state, search.sent))
     return search.best()
+
+
+class BeamJob:
+    """A request's beam search as a scheduler job: its rows are the live hypotheses; subclasses say which
+    tensors the decoder step gets (`feeds`), and every step's log-probs, state and attention advance it."""
+
+    def __init__(self, search: BeamSearch) -> None:
+        self.search = search
+
+    @property
+    def done(self) -> bool:
+        return self.search.done
+
+    @property
+    def rows(self) -> int:
+        return self.search.rows
+
+    def update(self, outputs: dict[str, np.ndarray]) -> None:
+        self.search.advance(outputs["log_probs"], outputs["state_out"], outputs["attention"])

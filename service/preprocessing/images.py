@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -64,3 +65,10 @@ def to_grayscale(img: Image.Image) -> np.ndarray:
         background = 1.0 if ink_is_dark else 0.0
         return (lum * alpha + background * (1.0 - alpha)).astype(np.float32)
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def decode_all(
+    images: list[tuple[str, bytes]], max_pixels: int, preprocess: Callable[[Image.Image, str], np.ndarray]
+) -> np.ndarray:
+    """(N, ...): every uploaded (name, bytes) decoded and preprocessed, or a 4xx naming the first bad one."""
+    return np.stack([preprocess(open_image(data, name, max_pixels), name) for name, data in images])

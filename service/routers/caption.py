@@ -7,7 +7,6 @@ import math
 import time
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -15,7 +14,7 @@ from service.dependencies import RepositoryDep, SettingsDep
 from service.engine.engines import CaptionerEngine
 from service.engine.lifecycle import deadline_seconds, guarded
 from service.errors import InvalidInput
-from service.preprocessing.images import open_image
+from service.preprocessing.images import decode_all
 from service.routers.classify import REQUEST_BODY
 from service.runtimes import captioner as rt
 from service.schemas.caption import CaptionAlternative, CaptionAttention, CaptionResponse, CaptionResult
@@ -25,11 +24,6 @@ from service.uploads import uploaded_images
 router = APIRouter(prefix="/v1", tags=["caption"])
 ERRORS = {code: {"model": ErrorResponse} for code in (404, 413, 415, 422, 429, 503, 504)}
 MAX_LENGTH = 50
-
-
-def preprocess_all(runtime: rt.CaptionerRuntime, images: list[tuple[str, bytes]], max_pixels: int) -> np.ndarray:
-    """(N, 3, crop, crop): every photo decoded and normalised, or a 4xx naming the first bad one."""
-    return np.stack([runtime.preprocess(open_image(data, name, max_pixels)) for name, data in images])
 
 
 def to_schema(name: str, result: rt.CaptionResult, with_attention: bool) -> CaptionResult:
@@ -74,7 +68,7 @@ async def caption(
         announce = engine.batcher.announce() if engine.batcher else contextlib.nullcontext()
         with announce:
             images = await uploaded_images(request, settings.max_upload_bytes, settings.max_images_per_request)
-            rows = await run_in_threadpool(preprocess_all, runtime, images, settings.max_image_pixels)
+            rows = await run_in_threadpool(decode_all, images, settings.max_image_pixels, runtime.preprocess)
         encoded = await guarded(request, engine.encode(rows), timeout)
         job = runtime.job(encoded, beam_size, max_length)
         remaining = max(timeout - (time.perf_counter() - started), 1e-3)  # one deadline for both stages

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -13,7 +12,7 @@ from service.dependencies import RepositoryDep, SettingsDep
 from service.engine.engines import ClassifierEngine
 from service.engine.lifecycle import deadline_seconds, guarded
 from service.errors import InvalidInput
-from service.preprocessing.images import open_image
+from service.preprocessing.images import decode_all
 from service.runtimes.classifier import ClassifierRuntime
 from service.schemas.classify import ClassifyResponse, ClassifyResult, Prediction
 from service.schemas.common import ErrorResponse
@@ -39,11 +38,6 @@ REQUEST_BODY = {
 ERRORS = {code: {"model": ErrorResponse} for code in (404, 413, 415, 422, 429, 503, 504)}
 
 
-def preprocess_all(runtime: ClassifierRuntime, images: list[tuple[str, bytes]], max_pixels: int) -> np.ndarray:
-    """(N, 1, 28, 28): every image decoded and normalised, or a 4xx naming the first bad one."""
-    return np.stack([runtime.preprocess(open_image(data, name, max_pixels), name) for name, data in images])
-
-
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS, openapi_extra=REQUEST_BODY)
 async def classify(
     request: Request,
@@ -64,7 +58,7 @@ async def classify(
         announce = engine.batcher.announce() if engine.batcher else contextlib.nullcontext()
         with announce:
             images = await uploaded_images(request, settings.max_upload_bytes, settings.max_images_per_request)
-            rows = await run_in_threadpool(preprocess_all, runtime, images, settings.max_image_pixels)
+            rows = await run_in_threadpool(decode_all, images, settings.max_image_pixels, runtime.preprocess)
         probs = await guarded(request, engine.predict(rows), timeout)
     return ClassifyResponse(
         model=entry.name,

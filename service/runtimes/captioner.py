@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from tokenizers import Tokenizer
 
-from service.decoding.beam import BeamSearch, Hypothesis
+from service.decoding.beam import BeamJob, BeamSearch, Hypothesis
 from service.engine.scheduler import Axes
 from service.preprocessing.photos import photo_tensor
 from service.runtimes.base import ArtifactError, ModelRuntime
@@ -33,26 +33,16 @@ class CaptionResult:
     alternatives: list[Caption]
 
 
-class CaptionJob:
+class CaptionJob(BeamJob):
     """One request's beam search over its photos; rows are the live hypotheses."""
 
     def __init__(self, encoded: dict[str, np.ndarray], search: BeamSearch) -> None:
-        self.encoded, self.search = encoded, search
-
-    @property
-    def done(self) -> bool:
-        return self.search.done
-
-    @property
-    def rows(self) -> int:
-        return self.search.rows
+        super().__init__(search)
+        self.encoded = encoded
 
     def feeds(self) -> dict[str, np.ndarray]:
         s, e = self.search, self.encoded
         return {"tokens": s.last, "state": s.state, "regions": e["regions"][s.sent], "keys": e["keys"][s.sent]}
-
-    def update(self, outputs: dict[str, np.ndarray]) -> None:
-        self.search.advance(outputs["log_probs"], outputs["state_out"], outputs["attention"])
 
 
 class CaptionerRuntime(ModelRuntime):
@@ -82,8 +72,8 @@ class CaptionerRuntime(ModelRuntime):
             photos = [Image.fromarray(rng.integers(0, 256, (96, 160, 3), dtype=np.uint8)) for _ in range(n)]
             self.caption(np.stack([self.preprocess(p) for p in photos]), self.default_beam, None, 2)
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        """One decoded photo -> (3, crop, crop) float32."""
+    def preprocess(self, image: Image.Image, name: str = "") -> np.ndarray:
+        """One decoded photo -> (3, crop, crop) float32 (`name`, for errors, is not needed: any photo works)."""
         return photo_tensor(image, self.resize, self.crop, self.mean, self.std)
 
     def encode(self, batch: np.ndarray) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
-from service.decoding.beam import BeamSearch
+from service.decoding.beam import BeamJob, BeamSearch
 from service.engine.scheduler import Axes
 from service.runtimes.base import ArtifactError, ModelRuntime
 
@@ -38,27 +38,17 @@ class Encoded:
     attends_source: bool  # False for the attention-free model, whose memory is the single context C
 
 
-class TranslationJob:
+class TranslationJob(BeamJob):
     """One request's beam search between decoder steps; its rows are the live hypotheses of its sentences."""
 
     def __init__(self, enc: Encoded, search: BeamSearch) -> None:
-        self.enc, self.search = enc, search
-
-    @property
-    def done(self) -> bool:
-        return self.search.done
-
-    @property
-    def rows(self) -> int:
-        return self.search.rows
+        super().__init__(search)
+        self.enc = enc
 
     def feeds(self) -> dict[str, np.ndarray]:
         s, e = self.search, self.enc
         return {"tokens": s.last, "state": s.state, "memory": e.memory[s.sent], "keys": e.keys[s.sent],
                 "mask": e.mask[s.sent]}  # fmt: skip
-
-    def update(self, outputs: dict[str, np.ndarray]) -> None:
-        self.search.advance(outputs["log_probs"], outputs["state_out"], outputs["attention"])
 
 
 class TranslatorRuntime(ModelRuntime):

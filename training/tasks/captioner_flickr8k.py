@@ -63,6 +63,30 @@ def to_float(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
 
 
+def dev_photos(data: CaptionData, config: CaptionerConfig, stats: dict) -> torch.Tensor:
+    """The dev photos as the model sees them at test time: centre crop, normalised."""
+    return normalise(center_crop(to_float(data.dev_images), config.image_size), stats)
+
+
+def augmented_photos(data: CaptionData, idx: torch.Tensor, config, stats: dict, gen: torch.Generator) -> torch.Tensor:
+    """Training photos `idx` with a random crop (70-100%), flip and colour jitter, normalised."""
+    x = random_crop_flip(to_float(data.train_images[idx.numpy()]), config.image_size, generator=gen)
+    return normalise(color_jitter(x, generator=gen), stats)
+
+
+def stage_config(args: argparse.Namespace, stage: str, epochs: int) -> TrainerConfig:
+    """Trainer settings of the decoder and fine-tuning stages: checkpoints in runs/<model>/<stage>/."""
+    return TrainerConfig(
+        epochs=1 if args.dry_run else epochs,
+        seed=args.seed,
+        max_steps=3 if args.dry_run else None,
+        grad_clip=5.0,
+        checkpoint_dir=common.run_dir(args, NAME) / stage,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+
+
 def train_encoder(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
     torch.manual_seed(args.seed)
     encoder = ImageEncoder(config)
@@ -75,14 +99,13 @@ def train_encoder(args: argparse.Namespace, data: CaptionData, config: Captioner
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=args.lr, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.2)
     gen = torch.Generator().manual_seed(args.seed)
-    dev_x = normalise(center_crop(to_float(data.dev_images), config.image_size), stats)
+    dev_x = dev_photos(data, config, stats)
 
     def epoch_batches(epoch: int):
         order = torch.randperm(n, generator=gen)
         for i in range(0, n, bs):
             idx = order[i : i + bs]
-            x = random_crop_flip(to_float(data.train_images[idx.numpy()]), config.image_size, generator=gen)
-            yield normalise(color_jitter(x, generator=gen), stats), targets[idx]
+            yield augmented_photos(data, idx, config, stats, gen), targets[idx]
 
     def loss_fn(model: ImageEncoder, batch):
         x, y = batch
@@ -115,7 +138,7 @@ def feature_views(args, data: CaptionData, encoder: ImageEncoder, config: Captio
         else:
             x = random_crop_flip(train, config.image_size, generator=gen)
         views.append(region_features(encoder, normalise(x, stats)))
-    dev = region_features(encoder, normalise(center_crop(to_float(data.dev_images), config.image_size), stats))
+    dev = region_features(encoder, dev_photos(data, config, stats))
     return torch.stack(views), dev
 
 
@@ -178,15 +201,7 @@ def train_decoder(args: argparse.Namespace, data: CaptionData, config: Captioner
     decoder = CaptionDecoder(config)
     pairs = [(i, c) for i, caps in enumerate(data.train_ids) for c in caps]
     bs = args.decoder_batch_size
-    tcfg = TrainerConfig(
-        epochs=1 if args.dry_run else args.decoder_epochs,
-        seed=args.seed,
-        max_steps=5 if args.dry_run else None,
-        grad_clip=5.0,
-        checkpoint_dir=common.run_dir(args, NAME) / "decoder",
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+    tcfg = stage_config(args, "decoder", args.decoder_epochs)
     steps = tcfg.epochs * ((len(pairs) + bs - 1) // bs)
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.decoder_lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.decoder_lr, total_steps=steps, pct_start=0.1)
@@ -221,15 +236,7 @@ def train_finetune(args: argparse.Namespace, data: CaptionData, config: Captione
     model.decoder.load_state_dict(torch.load(run / "decoder" / "checkpoint.pt", weights_only=False)["state_dict"])
     sp = data.special
     n, bs = len(data.train_images), args.finetune_batch_size
-    tcfg = TrainerConfig(
-        epochs=1 if args.dry_run else args.finetune_epochs,
-        seed=args.seed,
-        max_steps=3 if args.dry_run else None,
-        grad_clip=5.0,
-        checkpoint_dir=run / "finetune",
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+    tcfg = stage_config(args, "finetune", args.finetune_epochs)
     steps = tcfg.epochs * ((n + bs - 1) // bs)
     groups = [
         {"params": model.encoder.parameters(), "lr": args.finetune_lr / 4},
@@ -241,15 +248,14 @@ def train_finetune(args: argparse.Namespace, data: CaptionData, config: Captione
     )
     gen = torch.Generator().manual_seed(args.seed + 2)
     rng = random.Random(args.seed + 2)
-    dev_x = normalise(center_crop(to_float(data.dev_images), config.image_size), stats)
+    dev_x = dev_photos(data, config, stats)
 
     def epoch_batches(epoch: int):
         order = torch.randperm(n, generator=gen)
         for i in range(0, n, bs):
             idx = order[i : i + bs]
-            x = random_crop_flip(to_float(data.train_images[idx.numpy()]), config.image_size, generator=gen)
             caps = [rng.choice(data.train_ids[j]) for j in idx.tolist()]  # one of its five captions
-            yield (normalise(color_jitter(x, generator=gen), stats), *teacher_batch(caps, sp))
+            yield (augmented_photos(data, idx, config, stats, gen), *teacher_batch(caps, sp))
 
     def loss_fn(m: Captioner, batch):
         x, inputs, targets = batch
