@@ -15,9 +15,11 @@ def test_two_workers_serve_and_settings_reach_them(tmp_path):
     srv = start_server(MODELS, tmp_path / "server.log", {"DLSERVE_WORKERS": "2"})
     log = tmp_path / "server.log"
     try:
-        # /readyz answers from whichever worker accepts; wait until both have loaded their models.
-        for _ in range(300):
-            if log.read_text().count("model charlstm-shakespeare v1 ready") == 2:
+        # /readyz answers from whichever worker accepts; wait until both have loaded every model.
+        names = sorted(p.name for p in MODELS.iterdir() if (p / "1" / "manifest.json").is_file())
+        for _ in range(600):
+            text = log.read_text()
+            if all(text.count(f"model {n} v1 ready") == 2 for n in names):
                 break
             time.sleep(0.1)
         texts = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 
@@ -58,7 +59,12 @@ def specs():
 def test_concurrent_jobs_with_different_lengths_equal_jobs_alone():
     async def main(max_jobs):
         calls = []
-        sched = StepScheduler(step, INPUTS, OUTPUTS, max_jobs=max_jobs, observe=lambda n, s: calls.append(n))
+
+        def slow_step(feeds):  # 20 ms a call, so jobs starting 1-3 ms apart join while the first is running
+            time.sleep(0.02)
+            return step(feeds)
+
+        sched = StepScheduler(slow_step, INPUTS, OUTPUTS, max_jobs=max_jobs, observe=lambda n, s: calls.append(n))
         jobs = [CountJob(*s) for s in specs()]
 
         async def later(job, delay):
