@@ -55,9 +55,9 @@ def start(cmd: list[str], env: dict[str, str], ready_path: str, port: int) -> su
     raise RuntimeError(f"{cmd} did not start")
 
 
-def dlserve(port: int, batching: bool, workers: int = 1) -> subprocess.Popen:
+def dlserve(port: int, batching: bool, workers: int = 1, device_state: bool = True) -> subprocess.Popen:
     env = {"DLSERVE_PORT": str(port), "DLSERVE_BATCHING": str(batching).lower(), "DLSERVE_LOG_LEVEL": "warning",
-           "DLSERVE_WORKERS": str(workers)}  # fmt: skip
+           "DLSERVE_WORKERS": str(workers), "DLSERVE_DEVICE_STATE": str(device_state).lower()}  # fmt: skip
     return start([sys.executable, "-m", "service.cli", "serve"], env, "/readyz", port)
 
 
@@ -125,9 +125,10 @@ def main() -> None:
         sys.exit("hey not found: apt-get install hey")
     tmp = Path(tempfile.mkdtemp())
     results: dict = {"classify": {}, "translate": {}, "generate": {}, "seconds": args.seconds}
-    ports = {k: free_port() for k in ("on", "on2", "off", "constant", "litserve")}
+    ports = {k: free_port() for k in ("on", "on2", "off", "numpy", "constant", "litserve")}
     procs = {
         "on": dlserve(ports["on"], True),
+        "numpy": dlserve(ports["numpy"], True, device_state=False),
         "on2": dlserve(ports["on2"], True, workers=2),
         "off": dlserve(ports["off"], False),
         "constant": start([sys.executable, "-m", "bench.constant_app", str(ports["constant"])], {}, "/docs",
@@ -141,17 +142,20 @@ def main() -> None:
             "on": "dlserve (batching)",
             "on2": "dlserve (batching, 2 workers)",
             "off": "dlserve (no batching)",
+            "numpy": "dlserve (batching, NumPy state)",
             "constant": "constant FastAPI",
             "litserve": "LitServe (batching)",
         }
         for key, name in names.items():
+            if key == "numpy":
+                continue  # the classifier has no decoder state
             url = f"http://127.0.0.1:{ports[key]}/v1/classify"
             hey(url, body, 8, 1)  # warm-up
             results["classify"][name] = [hey(url, body, c, args.seconds) for c in (1, 8, 64)]
         tr = json_body(tmp, "tr.json", {"text": "A man in a blue shirt is riding a bike down the street.",
                                         "target": "fr", "beam_size": 5})  # fmt: skip
         gen = json_body(tmp, "gen.json", {"prompt": "ROMEO:", "max_tokens": 200, "seed": 1, "stream": True})
-        for key in ("on", "off"):  # decoders: continuous batching on vs off, one worker each
+        for key in ("on", "numpy", "off"):  # decoders: continuous batching (state bound / NumPy) vs off, 1 worker
             base = f"http://127.0.0.1:{ports[key]}/v1"
             results["translate"][names[key]] = [hey(f"{base}/translate", tr, c, args.seconds) for c in (1, 32)]
             rows = [hey(f"{base}/generate", gen, c, args.seconds) for c in (1, 16)]

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     batching: bool = Field(True, description="dynamic and continuous batching; off: one request per model call")
     max_batch_size: int | None = Field(None, gt=0, description="override every manifest's max_batch_size")
     max_delay_ms: float | None = Field(None, ge=0, description="override every manifest's max_delay_ms")
+    device_state: bool = Field(
+        True,
+        description="keep decoder state in onnxruntime memory between steps (I/O binding; on the GPU under CUDA); "
+        "off: NumPy arrays",
+    )
     max_decoder_rows: int = Field(512, gt=0, description="rows (sequences, beams) per decoder step call")
     max_queue: int = Field(256, gt=0, description="requests queued or running per model; beyond: 429")
     request_timeout_s: float = Field(30.0, gt=0, description="default deadline; X-Request-Timeout overrides")

@@ -49,6 +49,7 @@ class BeamSearch:
         self.state = initial_state  # (N, ...)
         self.last = np.full(batch, bos, dtype=np.int64)  # (N,)
         self.scores = np.zeros(batch)  # (N,)
+        self.keep = np.arange(batch)  # after advance: the rows of the last step that continue, in order
         self.history: list[list[int]] = [[] for _ in range(batch)]
         self.attn_hist: list[list[np.ndarray]] = [[] for _ in range(batch)]
         self.t = 0
@@ -61,8 +62,10 @@ class BeamSearch:
     def rows(self) -> int:
         return len(self.sent)
 
-    def advance(self, logp: np.ndarray, new_state: np.ndarray, attn: np.ndarray | None) -> None:
-        """Extend every live hypothesis by the step's log-probs (N, V); keep the best `beam_size` per sentence."""
+    def advance(self, logp: np.ndarray, new_state: np.ndarray | None, attn: np.ndarray | None) -> None:
+        """Extend every live hypothesis by the step's log-probs (N, V); keep the best `beam_size` per sentence.
+
+        `new_state` is None when the caller keeps the state itself (the serving engine): it selects `keep`."""
         self.t += 1
         t, vocab = self.t, logp.shape[1]
         keep_rows: list[int] = []
@@ -95,7 +98,8 @@ class BeamSearch:
             self.attn_hist = [self.attn_hist[r] + [attn[r]] for r in keep_rows]
         else:
             self.attn_hist = [[] for _ in keep_rows]
-        self.sent, self.state = self.sent[idx], new_state[idx]
+        self.keep, self.sent = idx, self.sent[idx]
+        self.state = new_state[idx] if new_state is not None else None
         self.last, self.scores = np.array(keep_tok, dtype=np.int64), np.array(keep_score)
 
     def _finish(self, s: int, row: int, tok: int, score: float, attn: np.ndarray | None) -> None:
@@ -139,5 +143,9 @@ class BeamJob:
     def rows(self) -> int:
         return self.search.rows
 
+    @property
+    def keep(self) -> np.ndarray:
+        return self.search.keep
+
     def update(self, outputs: dict[str, np.ndarray]) -> None:
-        self.search.advance(outputs["log_probs"], outputs["state_out"], outputs["attention"])
+        self.search.advance(outputs["log_probs"], outputs.get("state_out"), outputs["attention"])

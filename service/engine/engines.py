@@ -10,6 +10,7 @@ import numpy as np
 from service.engine.admission import Admission
 from service.engine.batcher import DynamicBatcher
 from service.engine.scheduler import StepJob, StepScheduler
+from service.engine.state import BoundState, HostState, StateKeeper
 from service.metrics import Metrics
 from service.runtimes import captioner, generator, translator
 from service.runtimes.base import ModelRuntime
@@ -62,8 +63,14 @@ class DecoderEngine(Engine):
             translator.TranslatorRuntime: translator,
             captioner.CaptionerRuntime: captioner,
         }[type(rt)]
+        axes = {k: module.STEP_INPUTS[k].batch for k in module.STATE}
+        keeper: StateKeeper
+        if self.settings.device_state:
+            keeper = BoundState(rt.sessions[module.STEP_GRAPH], module.STATE, axes)
+        else:
+            keeper = HostState(rt.step_feeds, module.STATE, axes)  # type: ignore[attr-defined]
         self.scheduler = StepScheduler(
-            rt.step_feeds,  # type: ignore[attr-defined]
+            keeper,
             module.STEP_INPUTS,
             module.STEP_OUTPUTS,
             max_rows=self.settings.max_decoder_rows,

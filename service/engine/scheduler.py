@@ -5,6 +5,12 @@ A job owns its rows (a generation has 1, a beam search has up to beams x sentenc
 concatenates the jobs' inputs along each tensor's batch axis, padding per-job axes such as the source length
 (masks pad with 0, so padded positions get no attention), runs the step once in a worker thread, and hands
 each job back its own rows, trimmed to its own lengths.
+
+The recurrent state is the exception: the scheduler keeps the merged state of all rows itself (a
+`StateKeeper`: in onnxruntime memory, on the GPU under CUDA), so it is never split per job and merged again.
+A job gives its initial state in its first `feeds()`; after each step it says which of its rows continue
+(`keep`, indices into the rows it had in that step, beams reordered), and the keeper selects those rows and
+appends the rows of joining jobs before the next step.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from service.engine.state import State, StateKeeper
 from service.engine.worker import BackgroundLoop
 
 log = logging.getLogger("dlserve")
@@ -32,13 +39,17 @@ class Axes:
 class StepJob(Protocol):
     done: bool
     rows: int  # live rows this step
+    keep: np.ndarray  # after update: which of the last step's rows continue, in their new order
 
-    def feeds(self) -> dict[str, np.ndarray]: ...
+    def feeds(self) -> dict[str, np.ndarray]:
+        """Inputs for the next step; the state inputs are read only on the job's first step."""
+        ...
 
-    def update(self, outputs: dict[str, np.ndarray]) -> None: ...
+    def update(self, outputs: dict[str, np.ndarray]) -> None:
+        """The step's outputs for this job's rows, without the state (which the scheduler keeps)."""
+        ...
 
 
-StepFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 Observer = Callable[[int, float], None]  # (rows in the step, compute seconds)
 
 
@@ -56,7 +67,7 @@ def merge(parts: list[np.ndarray], axes: Axes) -> np.ndarray:
     return np.concatenate(parts, axis=axes.batch)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: an entry is one caller
 class _Entry:
     job: StepJob
     future: asyncio.Future
@@ -67,17 +78,21 @@ class _Entry:
 class StepScheduler(BackgroundLoop):
     def __init__(
         self,
-        step: StepFn,
+        keeper: StateKeeper,
         inputs: dict[str, Axes],
         outputs: dict[str, Axes],
         max_rows: int = 256,
         max_jobs: int | None = None,
         observe: Observer | None = None,
     ) -> None:
-        self.step, self.inputs, self.outputs = step, inputs, outputs
+        self.keeper, self.outputs = keeper, outputs
+        self.inputs = {k: a for k, a in inputs.items() if k not in keeper.pairs}  # merged per step
+        self.state_axes = {k: inputs[k] for k in keeper.pairs}
         self.max_rows, self.max_jobs, self.observe = max_rows, max_jobs, observe
         self.waiting: list[_Entry] = []
         self.active: list[_Entry] = []
+        self.state: State | None = None  # the rows of `stepped`, in order
+        self.stepped: list[_Entry] = []  # the last step's jobs, each with the rows it had then
         self._wake = asyncio.Event()
 
     @property
@@ -110,34 +125,69 @@ class StepScheduler(BackgroundLoop):
             self.waiting = [e for e in self.waiting if not e.future.done()]
             self._admit()
             if not self.active:
+                self.state, self.stepped = None, []  # nothing live: let the state go
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            jobs = list(self.active)
+            jobs, keep, fresh = self._plan()
+            if not jobs:
+                continue
             feeds_per_job = [e.job.feeds() for e in jobs]
             padded = [k for k, a in self.inputs.items() if a.pad is not None]
             for e, f in zip(jobs, feeds_per_job, strict=True):
                 e.rows = e.job.rows
                 e.pad_len = f[padded[0]].shape[self.inputs[padded[0]].pad] if padded else None
+            fresh_state = None
+            if fresh:
+                fresh_feeds = [f for e, f in zip(jobs, feeds_per_job, strict=True) if e in fresh]
+                fresh_state = {k: merge([f[k] for f in fresh_feeds], a) for k, a in self.state_axes.items()}
             feeds = {k: merge([f[k] for f in feeds_per_job], a) for k, a in self.inputs.items()}
             started = time.perf_counter()
             try:
-                outs = await asyncio.to_thread(self.step, feeds)
+                outs, self.state = await asyncio.to_thread(self._step, feeds, keep, fresh_state)
             except Exception as exc:
                 log.exception("decoder step failed for %d jobs", len(jobs))
+                self.state, self.stepped = None, []
                 for e in jobs:
                     if not e.future.done():
                         e.future.set_exception(exc)
                 continue
+            self.stepped = jobs
             if self.observe:
                 self.observe(sum(e.rows for e in jobs), time.perf_counter() - started)
             self._scatter(jobs, outs)
+
+    def _plan(self) -> tuple[list[_Entry], np.ndarray, list[_Entry]]:
+        """This step's jobs (those continuing from the last step first, in its order, then the joining ones),
+        the last step's rows that continue, and the joining jobs."""
+        live = {id(e) for e in self.active}
+        keep, continuing, offset = [], [], 0
+        for e in self.stepped:
+            if id(e) in live:
+                rows = np.asarray(e.job.keep, np.int64)
+                in_range = not len(rows) or 0 <= rows.min() <= rows.max() < e.rows
+                if rows.ndim != 1 or len(rows) != e.job.rows or not in_range:
+                    e.future.set_exception(RuntimeError(f"job kept rows {rows.tolist()} of its {e.rows}"))
+                    continue
+                keep.append(offset + rows)
+                continuing.append(e)
+            offset += e.rows
+        carried = {id(e) for e in continuing}
+        fresh = [e for e in self.active if id(e) not in carried and not e.future.done()]
+        self.active = continuing + fresh
+        return self.active, np.concatenate(keep) if keep else np.zeros(0, np.int64), fresh
+
+    def _step(self, feeds: dict[str, np.ndarray], keep: np.ndarray, fresh: dict[str, np.ndarray] | None):
+        state = self.keeper.select(self.state, keep, fresh)
+        return self.keeper.run(feeds, state)
 
     def _scatter(self, jobs: list[_Entry], outs: dict[str, np.ndarray]) -> None:
         offset = 0
         for e in jobs:
             mine = {}
             for k, a in self.outputs.items():
+                if k in self.keeper.pairs.values():
+                    continue  # the state stays with the keeper
                 part = np.take(outs[k], np.arange(offset, offset + e.rows), axis=a.batch)
                 if a.pad is not None and e.pad_len is not None and part.shape[a.pad] != e.pad_len:
                     part = np.take(part, np.arange(e.pad_len), axis=a.pad)

@@ -16,6 +16,8 @@ from service.runtimes.base import ArtifactError, ModelRuntime
 
 ENCODER_OUTPUTS = ("regions", "keys", "state")
 STEP_INPUTS = {"tokens": Axes(0), "state": Axes(0), "regions": Axes(0), "keys": Axes(0)}
+STATE = {"state": "state_out"}  # kept by the engine between steps
+STEP_GRAPH = "decoder_step"
 STEP_OUTPUTS = {"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0)}
 
 

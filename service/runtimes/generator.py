@@ -17,6 +17,8 @@ from service.runtimes.base import ArtifactError, ModelRuntime
 State = tuple[np.ndarray, np.ndarray]  # h, c: (L, B, H) each
 STEP_INPUTS = {"tokens": Axes(0), "h": Axes(1), "c": Axes(1)}
 STEP_OUTPUTS = {"logits": Axes(0), "h_out": Axes(1), "c_out": Axes(1)}
+STATE = {"h": "h_out", "c": "c_out"}  # kept by the engine between steps
+STEP_GRAPH = "step"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class GenerationJob:
     """
 
     rows = 1
+    keep = np.zeros(1, np.int64)  # its one row always continues (a finished job leaves the scheduler)
 
     def __init__(self, runtime: GeneratorRuntime, req: GenerationRequest, emit: Callable[[str | Finish], None]) -> None:
         self.runtime, self.req, self.emit = runtime, req, emit
@@ -78,7 +81,8 @@ class GenerationJob:
         return {"tokens": self.token, "h": self.h, "c": self.c}
 
     def update(self, outputs: dict[str, np.ndarray]) -> None:
-        self.h, self.c = outputs["h_out"], outputs["c_out"]
+        if "h_out" in outputs:  # not when the engine keeps the state
+            self.h, self.c = outputs["h_out"], outputs["c_out"]
         self._sample(outputs["logits"])
 
     def _sample(self, logits: np.ndarray) -> None:

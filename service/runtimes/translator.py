@@ -13,6 +13,8 @@ from service.runtimes.base import ArtifactError, ModelRuntime
 
 MAX_SOURCE_TOKENS = 200
 STEP_INPUTS = {"tokens": Axes(0), "state": Axes(0), "memory": Axes(0, 1), "keys": Axes(0, 1), "mask": Axes(0, 1)}
+STATE = {"state": "state_out"}  # kept by the engine between steps
+STEP_GRAPH = "decoder_step"
 STEP_OUTPUTS = {"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0, 1)}
 
 

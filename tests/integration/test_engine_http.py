@@ -1,4 +1,5 @@
-"""The serving engine through real HTTP: batching on equals off, 429 when full, 504 past deadlines, metrics."""
+"""The serving engine through real HTTP: batching on equals off (the reference: no batching, NumPy decoder
+state), 429 when full, 504 past deadlines, metrics."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def unbatched(tmp_path_factory):
-    srv = start_server(MODELS, tmp_path_factory.mktemp("unbatched") / "server.log", {"DLSERVE_BATCHING": "false"})
+    srv = start_server(
+        MODELS,
+        tmp_path_factory.mktemp("unbatched") / "server.log",
+        {"DLSERVE_BATCHING": "false", "DLSERVE_DEVICE_STATE": "false"},
+    )
     yield srv
     stop_server(srv)
 

@@ -1,4 +1,5 @@
-"""The step scheduler with a tiny deterministic step model: joins, leaves, padding, cancellation."""
+"""The step scheduler with a tiny deterministic step model: joins, leaves, padding, cancellation, and the
+state it keeps between steps while jobs drop and reorder their rows (as beam searches do)."""
 
 from __future__ import annotations
 
@@ -8,28 +9,37 @@ import time
 import numpy as np
 
 from service.engine.scheduler import Axes, StepScheduler
+from service.engine.state import HostState
 
 INPUTS = {"tokens": Axes(0), "state": Axes(0), "memory": Axes(0, 1), "mask": Axes(0, 1)}
 OUTPUTS = {"next": Axes(0), "state_out": Axes(0), "attention": Axes(0, 1)}
 
 
 def step(feeds):
-    """next = (token + sum of the unmasked memory + state) % 97; attention = the mask, normalised."""
+    """next = (token + sum of the unmasked memory + state) % 97; the state remembers every token it saw;
+    attention = the mask, normalised."""
     mem = (feeds["memory"] * feeds["mask"]).sum(axis=1)
     nxt = (feeds["tokens"] + mem.astype(np.int64) + feeds["state"]) % 97
     attention = feeds["mask"] / feeds["mask"].sum(axis=1, keepdims=True)
-    return {"next": nxt, "state_out": feeds["state"] + 1, "attention": attention}
+    return {"next": nxt, "state_out": (feeds["state"] * 3 + feeds["tokens"]) % 1009, "attention": attention}
+
+
+def keeper(step_fn=step):
+    return HostState(step_fn, {"state": "state_out"}, {"state": 0})
 
 
 class CountJob:
-    """`rows` sequences over a source of length `src_len`, run for `steps` steps, recording every output."""
+    """`rows` sequences over a source of length `src_len`, run for `steps` steps, recording every output.
+    Like a beam search, it reverses the order of its rows after every step and drops its last row after
+    every second step (keeping at least one), so the kept state must follow the right rows."""
 
     def __init__(self, rows: int, src_len: int, steps: int, seed: int) -> None:
         rng = np.random.default_rng(seed)
         self.tokens = rng.integers(0, 97, rows)
-        self.state = np.zeros(rows, np.int64)
+        self.state: np.ndarray | None = rng.integers(0, 1009, rows)
         self.memory = rng.integers(0, 5, (rows, src_len)).astype(np.float32)
         self.mask = np.ones((rows, src_len), np.float32)
+        self.keep = np.arange(rows)
         self.steps, self.done, self.trace = steps, False, []
 
     @property
@@ -41,9 +51,16 @@ class CountJob:
 
     def update(self, out):
         assert out["attention"].shape == self.mask.shape  # trimmed back to this job's own source length
-        self.tokens, self.state = out["next"], out["state_out"]
-        self.trace.append(self.tokens.tolist())
-        self.done = len(self.trace) >= self.steps
+        self.trace.append(out["next"].tolist())
+        n = len(self.trace)
+        keep = np.arange(self.rows)[::-1]
+        if n % 2 == 0 and self.rows > 1:
+            keep = keep[:-1]
+        self.keep = keep
+        self.tokens, self.memory, self.mask = out["next"][keep], self.memory[keep], self.mask[keep]
+        # Run alone, the job keeps its own state; inside the scheduler, the scheduler does.
+        self.state = out["state_out"][keep] if "state_out" in out else None
+        self.done = n >= self.steps
 
 
 def alone(job: CountJob) -> list:
@@ -64,7 +81,8 @@ def test_concurrent_jobs_with_different_lengths_equal_jobs_alone():
             time.sleep(0.02)
             return step(feeds)
 
-        sched = StepScheduler(slow_step, INPUTS, OUTPUTS, max_jobs=max_jobs, observe=lambda n, s: calls.append(n))
+        observe = lambda n, s: calls.append(n)  # noqa: E731
+        sched = StepScheduler(keeper(slow_step), INPUTS, OUTPUTS, max_jobs=max_jobs, observe=observe)
         jobs = [CountJob(*s) for s in specs()]
 
         async def later(job, delay):
@@ -85,7 +103,7 @@ def test_concurrent_jobs_with_different_lengths_equal_jobs_alone():
 
 def test_cancelled_job_leaves_and_the_others_continue():
     async def main():
-        sched = StepScheduler(step, INPUTS, OUTPUTS)
+        sched = StepScheduler(keeper(), INPUTS, OUTPUTS)
         keep, doomed = CountJob(1, 3, 30, 0), CountJob(1, 3, 10_000, 1)
         task = asyncio.ensure_future(sched.run(doomed))
         await asyncio.sleep(0.01)
@@ -106,7 +124,7 @@ def test_a_failing_job_fails_alone():
             raise RuntimeError("broken job")
 
     async def main():
-        sched = StepScheduler(step, INPUTS, OUTPUTS)
+        sched = StepScheduler(keeper(), INPUTS, OUTPUTS)
         good, bad = CountJob(2, 4, 6, 5), Broken(1, 2, 6, 6)
         results = await asyncio.gather(sched.run(good), sched.run(bad), return_exceptions=True)
         await sched.stop()

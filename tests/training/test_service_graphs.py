@@ -1,0 +1,28 @@
+"""The helper graphs committed in service/runtimes are exactly what training.service_graphs writes, and they
+select rows as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from training.service_graphs import SHAPES, select_rows, select_rows_path
+
+
+@pytest.mark.parametrize(("rank", "axis"), SHAPES)
+def test_committed_select_rows_graph_is_current(rank, axis):
+    assert select_rows_path(rank, axis).read_bytes() == select_rows(rank, axis).SerializeToString()
+
+
+@pytest.mark.parametrize(("rank", "axis"), SHAPES)
+def test_select_rows_gathers_then_appends(rank, axis):
+    sess = ort.InferenceSession(str(select_rows_path(rank, axis)), providers=["CPUExecutionProvider"])
+    shape = [3] * rank
+    prev = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    fresh_shape = list(shape)
+    fresh_shape[axis] = 2
+    fresh = -np.ones(fresh_shape, np.float32)
+    keep = np.array([2, 0], np.int64)
+    (rows,) = sess.run(None, {"prev": prev, "keep": keep, "fresh": fresh})
+    np.testing.assert_array_equal(rows, np.concatenate([np.take(prev, keep, axis=axis), fresh], axis=axis))

@@ -1,0 +1,57 @@
+"""The small helper graphs the service ships (it has no `onnx` package, so they are written here, once).
+
+    python -m training.service_graphs   # rewrites service/runtimes/select_rows_r*_a*.onnx
+
+select_rows(prev, keep, fresh) = concat(gather(prev, keep, axis), fresh, axis): the serving engine's
+continuous batching keeps the decoders' recurrent state in onnxruntime memory (on the GPU under CUDA) and
+uses this graph between steps to drop finished rows, reorder beams and append joining requests' rows, so
+the state never travels through host memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+
+SERVICE_RUNTIMES = Path(__file__).resolve().parent.parent / "service" / "runtimes"
+OPSET = 17
+
+
+# (rank, batch axis) of the decoders' states: GRU state (N, H); LSTM h and c (layers, N, H).
+SHAPES = ((2, 0), (3, 1))
+
+
+def select_rows(rank: int, axis: int) -> onnx.ModelProto:
+    def dims(rows: str) -> list[str]:
+        return [rows if d == axis else f"d{d}" for d in range(rank)]
+
+    prev = helper.make_tensor_value_info("prev", TensorProto.FLOAT, dims("N"))
+    keep = helper.make_tensor_value_info("keep", TensorProto.INT64, ["M"])  # rows of prev to keep, in order
+    fresh = helper.make_tensor_value_info("fresh", TensorProto.FLOAT, dims("K"))  # rows to append
+    out = helper.make_tensor_value_info("rows", TensorProto.FLOAT, dims("M_plus_K"))
+    nodes = [
+        helper.make_node("Gather", ["prev", "keep"], ["kept"], axis=axis),
+        helper.make_node("Concat", ["kept", "fresh"], ["rows"], axis=axis),
+    ]
+    graph = helper.make_graph(nodes, f"select_rows_r{rank}_a{axis}", [prev, keep, fresh], [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="dlserve")
+    model.ir_version = 8  # readable by every onnxruntime >= 1.10
+    onnx.checker.check_model(model)
+    return model
+
+
+def select_rows_path(rank: int, axis: int) -> Path:
+    return SERVICE_RUNTIMES / f"select_rows_r{rank}_a{axis}.onnx"
+
+
+def main() -> None:
+    for rank, axis in SHAPES:
+        path = select_rows_path(rank, axis)
+        path.write_bytes(select_rows(rank, axis).SerializeToString())
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
