@@ -8,13 +8,12 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from service.dependencies import RepositoryDep, SettingsDep
 from service.engine.engines import CaptionerEngine
 from service.engine.lifecycle import deadline_seconds, guarded
 from service.errors import InvalidInput
-from service.preprocessing.images import decode_all
+from service.preprocessing.images import decode_images
 from service.routers.classify import REQUEST_BODY
 from service.runtimes import captioner as rt
 from service.schemas.caption import CaptionAlternative, CaptionAttention, CaptionResponse, CaptionResult
@@ -68,7 +67,7 @@ async def caption(
         announce = engine.batcher.announce() if engine.batcher else contextlib.nullcontext()
         with announce:
             images = await uploaded_images(request, settings.max_upload_bytes, settings.max_images_per_request)
-            rows = await run_in_threadpool(decode_all, images, settings.max_image_pixels, runtime.preprocess)
+            rows = await decode_images(images, settings.max_image_pixels, runtime.preprocess)
         encoded = await guarded(request, engine.encode(rows), timeout)
         job = runtime.job(encoded, beam_size, max_length)
         remaining = max(timeout - (time.perf_counter() - started), 1e-3)  # one deadline for both stages

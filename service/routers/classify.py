@@ -6,13 +6,12 @@ import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from service.dependencies import RepositoryDep, SettingsDep
 from service.engine.engines import ClassifierEngine
 from service.engine.lifecycle import deadline_seconds, guarded
 from service.errors import InvalidInput
-from service.preprocessing.images import decode_all
+from service.preprocessing.images import decode_images
 from service.runtimes.classifier import ClassifierRuntime
 from service.schemas.classify import ClassifyResponse, ClassifyResult, Prediction
 from service.schemas.common import ErrorResponse
@@ -58,7 +57,7 @@ async def classify(
         announce = engine.batcher.announce() if engine.batcher else contextlib.nullcontext()
         with announce:
             images = await uploaded_images(request, settings.max_upload_bytes, settings.max_images_per_request)
-            rows = await run_in_threadpool(decode_all, images, settings.max_image_pixels, runtime.preprocess)
+            rows = await decode_images(images, settings.max_image_pixels, runtime.preprocess)
         probs = await guarded(request, engine.predict(rows), timeout)
     return ClassifyResponse(
         model=entry.name,
