@@ -188,10 +188,11 @@ class StepScheduler(BackgroundLoop):
             for k, a in self.outputs.items():
                 if k in self.keeper.pairs.values():
                     continue  # the state stays with the keeper
-                part = np.take(outs[k], np.arange(offset, offset + e.rows), axis=a.batch)
-                if a.pad is not None and e.pad_len is not None and part.shape[a.pad] != e.pad_len:
-                    part = np.take(part, np.arange(e.pad_len), axis=a.pad)
-                mine[k] = part
+                index = [slice(None)] * outs[k].ndim  # views, not copies: the log-probs are rows x vocabulary
+                index[a.batch] = slice(offset, offset + e.rows)
+                if a.pad is not None and e.pad_len is not None:
+                    index[a.pad] = slice(0, e.pad_len)
+                mine[k] = outs[k][tuple(index)]
             offset += e.rows
             if e.future.done():
                 continue
