@@ -62,6 +62,7 @@ image-gpu:
 
 # Side-by-side benchmark against peer servers (needs `hey`: apt-get install hey). Not part of `make test`.
 bench: install
+	$(BIN)/python -m bench.step_scaling
 	$(BIN)/python -m bench.run
 
 format:
