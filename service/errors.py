@@ -114,11 +114,13 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's 400 for a body it cannot decode (e.g. not UTF-8); its bad JSON syntax is a 422, as is
+            # every other invalid body, and 422 is what the routes document (v2 turns it into its 400).
+            message = "body is not valid JSON (it must be UTF-8 encoded JSON)"
+            return error_response(request, 422, "invalid_input", message)
         code = codes.get(exc.status_code, "http_error")
-        detail = exc.detail
-        if exc.status_code == 400 and "parsing the body" in str(detail):
-            detail = "body is not valid JSON (it must be UTF-8 encoded JSON)"
-        return error_response(request, exc.status_code, code, str(detail), exc.headers)
+        return error_response(request, exc.status_code, code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
