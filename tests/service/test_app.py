@@ -149,6 +149,23 @@ def test_a_body_that_is_not_utf8_is_a_422(client, path):
     assert r.json()["detail"] == "body is not valid JSON (it must be UTF-8 encoded JSON)"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "message"),
+    [
+        ("post", "/v1/generate", {"data": {"prompt": "a"}}, 422, "body must be a JSON object sent with Content-Type"),
+        ("post", "/v1/translate", {"json": ["a"]}, 422, "body must be a JSON object sent with Content-Type"),
+        ("post", "/v1/generate", {}, 422, "body must be a JSON object sent with Content-Type: application/json"),
+        ("get", "/v1/nothing", {}, 404, "no route for '/v1/nothing'; the routes are listed at /docs"),
+        ("delete", "/v1/generate", {}, 405, "DELETE is not allowed on '/v1/generate'; allowed: POST"),
+    ],
+)
+def test_unhelpful_framework_messages_are_replaced(client, method, path, kwargs, status, message):
+    # Were "request: Input should be a valid dictionary or object to extract fields from", "Not Found" and
+    # "Method Not Allowed" (found by the bad-input corpus): none said what to send instead.
+    r = client.request(method, path, **kwargs)
+    assert r.status_code == status and message in r.json()["detail"], r.text
+
+
 def test_playground_page_and_static_files(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
