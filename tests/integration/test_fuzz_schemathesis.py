@@ -1,7 +1,15 @@
 """Schemathesis fuzzes every operation of the real server's OpenAPI schema: no 5xx, and every response
 conforms to the schema (status code, content type, body).
 
-Examples per operation: DLSERVE_FUZZ_EXAMPLES (default 15); the run is derandomized, so CI is reproducible.
+Examples per operation: DLSERVE_FUZZ_EXAMPLES (default 15) in the fuzzing phase, after Schemathesis' coverage
+phase (boundary values, wrong types, unsupported methods); the run is derandomized, so CI is reproducible.
+`-s` prints the requests and statuses per operation.
+
+What OpenAPI cannot describe is checked as far as it is described: a `"stream": true` generation answers
+`text/event-stream`, documented without a schema, so only its status and content type are checked (the SSE
+framing is tested in test_generate_http.py); the v2 binary tensor extension is documented as
+`application/octet-stream`, so Schemathesis sends random bytes there (a 400), and the JSON form is fuzzed in full
+(test_v2_tritonclient.py drives the binary form with NVIDIA's client).
 """
 
 from __future__ import annotations
