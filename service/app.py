@@ -19,6 +19,7 @@ from service.errors import install_handlers
 from service.limits import BodyLimitMiddleware
 from service.metrics import Metrics
 from service.middleware import RequestMiddleware
+from service.openapi import service_openapi
 from service.repository import ModelRepository
 from service.routers import (
     caption,
@@ -81,7 +82,9 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
         log.info("client went away; its work was cancelled (request %s)", request.state.request_id)
         return Response(status_code=499)
 
-    @app.get("/metrics", tags=["health"], response_class=Response)
+    prometheus_text = {200: {"description": "Prometheus text format", "content": {"text/plain": {}}}}
+
+    @app.get("/metrics", tags=["health"], response_class=Response, responses=prometheus_text)
     def prometheus_metrics() -> Response:
         for name, engine in ((n, e.engine) for n, e in list(repository.entries.items()) if e.engine):
             metrics.queue_depth.labels(name).set(engine.admission.in_flight)
@@ -92,4 +95,5 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
     for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=playground.STATIC_DIR), name="static")
+    app.openapi = lambda: service_openapi(app)  # type: ignore[method-assign]
     return app

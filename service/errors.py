@@ -93,11 +93,18 @@ def error_response(
     return JSONResponse(error_body(code, message, request), status_code=status, headers=headers)
 
 
+WHOLE_BODY_ERRORS = ("missing", "model_attributes_type", "dict_type", "model_type")
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             parts.append(f"body is not valid JSON: {err.get('ctx', {}).get('error', 'decode error')}")
+            continue
+        if tuple(err.get("loc", ())) == ("body",) and err.get("type") in WHOLE_BODY_ERRORS:
+            # A form, a JSON array or no body at all: pydantic's "valid dictionary" message names no fix.
+            parts.append("body must be a JSON object sent with Content-Type: application/json")
             continue
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "request"
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
@@ -114,11 +121,18 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's 400 for a body it cannot decode (e.g. not UTF-8); its bad JSON syntax is a 422, as is
+            # every other invalid body, and 422 is what the routes document (v2 turns it into its 400).
+            message = "body is not valid JSON (it must be UTF-8 encoded JSON)"
+            return error_response(request, 422, "invalid_input", message)
         code = codes.get(exc.status_code, "http_error")
-        detail = exc.detail
-        if exc.status_code == 400 and "parsing the body" in str(detail):
-            detail = "body is not valid JSON (it must be UTF-8 encoded JSON)"
-        return error_response(request, exc.status_code, code, str(detail), exc.headers)
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":  # no route matched: say where the routes are
+            detail = f"no route for {request.url.path!r}; the routes are listed at /docs and /openapi.json"
+        elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            detail = f"{request.method} is not allowed on {request.url.path!r}; allowed: {exc.headers['Allow']}"
+        return error_response(request, exc.status_code, code, detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

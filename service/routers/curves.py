@@ -31,6 +31,10 @@ def curves(name: str, repository: RepositoryDep) -> dict[str, Any]:
     return json.loads(curves_file(repository.get(name), "curves.json").read_text())
 
 
-@router.get("/{name}/curves.png", response_class=FileResponse, responses=ERRORS)
+@router.get(
+    "/{name}/curves.png",
+    response_class=FileResponse,
+    responses={200: {"description": "the learning-curve chart", "content": {"image/png": {}}}, **ERRORS},
+)
 def curves_png(name: str, repository: RepositoryDep) -> FileResponse:
     return FileResponse(curves_file(repository.get(name), "curves.png"), media_type="image/png")

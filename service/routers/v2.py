@@ -6,9 +6,10 @@ Standard clients (tritonclient, KServe's) work unchanged; errors are `{"error": 
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
@@ -23,7 +24,30 @@ from service.v2.targets import Target, metadata, resolve
 router = APIRouter(prefix="/v2", tags=["v2"])
 ERRORS = {code: {"model": V2Error} for code in (400, 404, 413, 429, 503, 504)}
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
+V2Name = Annotated[str, Path(description="a v2 model: <model>, or <model>.<graph>", examples=["lenet5-mnist"])]
 NOT_READY = 400  # the protocol: 200 for ready, a 4xx for not ready
+# The handler reads the body itself (JSON, or JSON then raw tensor bytes with the binary extension); the
+# binary form's layout (Inference-Header-Content-Length, binary_data_size) is beyond what OpenAPI describes.
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}},
+            "application/octet-stream": BINARY,
+        },
+    }
+}
+INFER_RESPONSES = {
+    200: {
+        "description": "output tensors: JSON, or JSON then raw bytes when outputs were asked for as binary data",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/InferResponse"}},
+            "application/octet-stream": BINARY,
+        },
+    },
+    **ERRORS,
+}
 
 
 def _ready_response(body: Ready | ModelReady) -> JSONResponse:
@@ -46,8 +70,12 @@ def ready(repository: RepositoryDep, drain: DrainDep) -> JSONResponse:
 
 
 @router.get("/models/{name}/ready", response_model=ModelReady, responses={NOT_READY: {"model": ModelReady}, **ERRORS})
-@router.get("/models/{name}/versions/{version}/ready", response_model=ModelReady, include_in_schema=False)
-def model_ready(name: str, repository: RepositoryDep, version: str | None = None) -> JSONResponse:
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    response_model=ModelReady,
+    responses={NOT_READY: {"model": ModelReady}, **ERRORS},
+)
+def model_ready(name: V2Name, repository: RepositoryDep, version: str | None = None) -> JSONResponse:
     try:
         resolve(repository, name, version)  # 404 for a model, graph or version that is not there
     except ModelNotReady:
@@ -56,8 +84,8 @@ def model_ready(name: str, repository: RepositoryDep, version: str | None = None
 
 
 @router.get("/models/{name}", response_model=ModelMetadata, responses=ERRORS)
-@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, include_in_schema=False)
-def model_metadata(name: str, repository: RepositoryDep, version: str | None = None) -> ModelMetadata:
+@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=ERRORS)
+def model_metadata(name: V2Name, repository: RepositoryDep, version: str | None = None) -> ModelMetadata:
     return metadata(resolve(repository, name, version))
 
 
@@ -69,10 +97,13 @@ def run_graph(target: Target, feeds: dict[str, np.ndarray], outputs: list[str]) 
         raise BadRequest(f"model {target.name!r} could not run on these inputs: {e}") from None
 
 
-@router.post("/models/{name}/infer", responses=ERRORS, response_class=Response)
-@router.post("/models/{name}/versions/{version}/infer", responses=ERRORS, include_in_schema=False)
+@router.post("/models/{name}/infer", responses=INFER_RESPONSES, response_class=Response, openapi_extra=INFER_BODY)
+@router.post(
+    "/models/{name}/versions/{version}/infer", responses=INFER_RESPONSES, response_class=Response,
+    openapi_extra=INFER_BODY,
+)  # fmt: skip
 async def infer(
-    name: str, request: Request, repository: RepositoryDep, settings: SettingsDep, version: str | None = None
+    name: V2Name, request: Request, repository: RepositoryDep, settings: SettingsDep, version: str | None = None
 ) -> Response:
     target = resolve(repository, name, version)
     request.state.model = target.entry.name

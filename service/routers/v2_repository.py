@@ -41,7 +41,7 @@ def _version(body: RepositoryRequest | None) -> int | None:
 
 # Triton's client asks for the index with POST; GET is the plain way to read it.
 @router.get("/index", response_model=list[RepositoryModel], responses=ERRORS)
-@router.post("/index", response_model=list[RepositoryModel], responses=ERRORS, include_in_schema=False)
+@router.post("/index", response_model=list[RepositoryModel], responses=ERRORS)
 def repository_index(repository: RepositoryDep) -> list[RepositoryModel]:
     return [index_row(e) for _, e in sorted(repository.entries.items())]
 

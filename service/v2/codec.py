@@ -195,6 +195,11 @@ def check_inputs(tensors: dict[str, np.ndarray], request: InferRequest, graph: G
             raise BadRequest(
                 f"input {tensor.name!r} has shape {tensor.shape}; model {model!r} takes {spec.shape} (-1: any size)"
             )
+        if 0 in tensor.shape:
+            # Some kernels (the GRU encoder's) abort the whole process on an empty tensor: never run one.
+            raise BadRequest(
+                f"input {tensor.name!r} has shape {tensor.shape}, with no elements; every size must be >= 1"
+            )
 
 
 def requested_outputs(request: InferRequest, graph: GraphSpec, model: str) -> list[Requested]:
