@@ -73,6 +73,7 @@ class _Entry:
     future: asyncio.Future
     rows: int = 0
     pad_len: int | None = None  # this job's length along the padded axes
+    carried: np.ndarray | None = None  # this step: the indices of its rows in the kept state; None: joining
 
 
 class StepScheduler(BackgroundLoop):
@@ -129,7 +130,7 @@ class StepScheduler(BackgroundLoop):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            jobs, keep, fresh = self._plan()
+            jobs = self._plan()
             if not jobs:
                 continue
             feeds_per_job = [e.job.feeds() for e in jobs]
@@ -137,31 +138,29 @@ class StepScheduler(BackgroundLoop):
             for e, f in zip(jobs, feeds_per_job, strict=True):
                 e.rows = e.job.rows
                 e.pad_len = f[padded[0]].shape[self.inputs[padded[0]].pad] if padded else None
-            fresh_state = None
-            if fresh:
-                fresh_feeds = [f for e, f in zip(jobs, feeds_per_job, strict=True) if e in fresh]
-                fresh_state = {k: merge([f[k] for f in fresh_feeds], a) for k, a in self.state_axes.items()}
             feeds = {k: merge([f[k] for f in feeds_per_job], a) for k, a in self.inputs.items()}
+            keep, fresh = self._rows(jobs, feeds_per_job)
             started = time.perf_counter()
             try:
-                outs, self.state = await asyncio.to_thread(self._step, feeds, keep, fresh_state)
+                outs, state = await asyncio.to_thread(self._step, self.state, keep, fresh, feeds)
             except Exception as exc:
-                log.exception("decoder step failed for %d jobs", len(jobs))
-                self.state, self.stepped = None, []
-                for e in jobs:
-                    if not e.future.done():
-                        e.future.set_exception(exc)
+                if len(jobs) == 1:
+                    self.state, self.stepped = None, []
+                    jobs[0].future.set_exception(exc)
+                    continue
+                log.exception("decoder step failed for %d jobs; running each job's step alone", len(jobs))
+                await self._one_by_one(jobs, feeds_per_job)
                 continue
-            self.stepped = jobs
+            self.state, self.stepped = state, jobs
             if self.observe:
                 self.observe(sum(e.rows for e in jobs), time.perf_counter() - started)
             self._scatter(jobs, outs)
 
-    def _plan(self) -> tuple[list[_Entry], np.ndarray, list[_Entry]]:
-        """This step's jobs (those continuing from the last step first, in its order, then the joining ones),
-        the last step's rows that continue, and the joining jobs."""
+    def _plan(self) -> list[_Entry]:
+        """This step's jobs: those continuing from the last step first, in its order, each with the indices of
+        its rows in the kept state (`carried`), then the joining ones (`carried` None)."""
         live = {id(e) for e in self.active}
-        keep, continuing, offset = [], [], 0
+        continuing, offset = [], 0
         for e in self.stepped:
             if id(e) in live:
                 rows = np.asarray(e.job.keep, np.int64)
@@ -169,17 +168,47 @@ class StepScheduler(BackgroundLoop):
                 if rows.ndim != 1 or len(rows) != e.job.rows or not in_range:
                     e.future.set_exception(RuntimeError(f"job kept rows {rows.tolist()} of its {e.rows}"))
                     continue
-                keep.append(offset + rows)
+                e.carried = offset + rows
                 continuing.append(e)
             offset += e.rows
         carried = {id(e) for e in continuing}
         fresh = [e for e in self.active if id(e) not in carried and not e.future.done()]
+        for e in fresh:
+            e.carried = None
         self.active = continuing + fresh
-        return self.active, np.concatenate(keep) if keep else np.zeros(0, np.int64), fresh
+        return self.active
 
-    def _step(self, feeds: dict[str, np.ndarray], keep: np.ndarray, fresh: dict[str, np.ndarray] | None):
-        state = self.keeper.select(self.state, keep, fresh)
-        return self.keeper.run(feeds, state)
+    def _rows(self, jobs: list[_Entry], feeds_per_job: list[dict[str, np.ndarray]]):
+        """The kept state's rows that continue, in order, and the joining jobs' initial states (or None)."""
+        keep = [e.carried for e in jobs if e.carried is not None]
+        fresh = [f for e, f in zip(jobs, feeds_per_job, strict=True) if e.carried is None]
+        fresh_state = {k: merge([f[k] for f in fresh], a) for k, a in self.state_axes.items()} if fresh else None
+        return (np.concatenate(keep) if keep else np.zeros(0, np.int64)), fresh_state
+
+    def _step(self, prev: State | None, keep: np.ndarray, fresh: dict[str, np.ndarray] | None, feeds):
+        return self.keeper.run(feeds, self.keeper.select(prev, keep, fresh))
+
+    async def _one_by_one(self, jobs: list[_Entry], feeds_per_job: list[dict[str, np.ndarray]]) -> None:
+        # As the batcher does: a step that fails for the merged rows is re-run per job, so a job whose own rows
+        # make the model fail fails alone and the others advance (rows never mix in a step, so each job gets
+        # exactly the step it would have had in the merged call). The survivors' states are merged again
+        # through host memory: a rare path.
+        prev, survivors = self.state, []
+        for e, feeds in zip(jobs, feeds_per_job, strict=True):
+            if e.future.done():
+                continue
+            keep, fresh = self._rows([e], [feeds])
+            try:
+                outs, state = await asyncio.to_thread(self._step, prev, keep, fresh, {k: feeds[k] for k in self.inputs})
+            except Exception as exc:
+                e.future.set_exception(exc)
+                continue
+            survivors.append((e, self.keeper.to_host(state)))
+            self._scatter([e], outs)
+        self.state, self.stepped = None, [e for e, _ in survivors]
+        if survivors:
+            merged = {k: merge([s[k] for _, s in survivors], a) for k, a in self.state_axes.items()}
+            self.state = self.keeper.select(None, np.zeros(0, np.int64), merged)
 
     def _scatter(self, jobs: list[_Entry], outs: dict[str, np.ndarray]) -> None:
         offset = 0

@@ -38,6 +38,8 @@ class StateKeeper(Protocol):
 
     def rows(self, state: State) -> int: ...
 
+    def to_host(self, state: State) -> dict[str, np.ndarray]: ...
+
 
 StepFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -64,6 +66,9 @@ class HostState:
     def rows(self, state: State) -> int:
         name, axis = next(iter(self.axes.items()))
         return int(state[name].shape[axis])
+
+    def to_host(self, state: State) -> dict[str, np.ndarray]:
+        return state
 
 
 class BoundState:
@@ -130,3 +135,6 @@ class BoundState:
     def rows(self, state: State) -> int:
         name, axis = next(iter(self.axes.items()))
         return int(state[name].shape()[axis])
+
+    def to_host(self, state: State) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in state.items()}

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import numpy as np
+import pytest
 
 from service.engine.scheduler import Axes, StepScheduler
 from service.engine.state import HostState
@@ -133,3 +134,44 @@ def test_a_failing_job_fails_alone():
     good, results = asyncio.run(main())
     assert results[0] is None and isinstance(results[1], RuntimeError)
     assert good.trace == alone(CountJob(2, 4, 6, 5))
+
+
+def fragile(feeds):
+    if (feeds["tokens"] < 0).any():  # as onnxruntime fails on a bad row: the whole call raises
+        raise RuntimeError("bad token in the step")
+    return step(feeds)
+
+
+class Poisoned(CountJob):
+    """A job whose rows make the step fail from its `after`-th step on."""
+
+    def __init__(self, *args, after: int = 0):
+        super().__init__(*args)
+        self.after = after
+        if after == 0:
+            self.tokens = -np.ones_like(self.tokens)
+
+    def update(self, out):
+        super().update(out)
+        if len(self.trace) >= self.after:
+            self.tokens = -np.ones_like(self.tokens)
+
+
+@pytest.mark.parametrize("after", [0, 2])  # fails on its first step, or mid-flight with the others' state kept
+def test_a_step_that_fails_is_rerun_per_job_so_only_the_bad_job_fails(after):
+    async def main():
+        sched = StepScheduler(keeper(fragile), INPUTS, OUTPUTS)
+        good = [CountJob(*s) for s in specs()]
+        bad = Poisoned(2, 5, 40, 9, after=after)
+        results = await asyncio.gather(*(sched.run(j) for j in [*good, bad]), return_exceptions=True)
+        after_job = CountJob(1, 3, 4, 7)  # the next job, alone, runs as usual
+        await sched.run(after_job)
+        await sched.stop()
+        return good, bad, results, after_job
+
+    good, bad, results, after_job = asyncio.run(main())
+    assert results[:-1] == [None] * len(good)
+    assert isinstance(results[-1], RuntimeError) and str(results[-1]) == "bad token in the step"
+    assert len(bad.trace) == after
+    assert [j.trace for j in good] == [alone(CountJob(*s)) for s in specs()]
+    assert after_job.trace == alone(CountJob(1, 3, 4, 7))
