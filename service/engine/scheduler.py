@@ -124,14 +124,29 @@ class StepScheduler(BackgroundLoop):
             try:
                 outs = await asyncio.to_thread(self.step, feeds)
             except Exception as exc:
-                log.exception("decoder step failed for %d jobs", len(jobs))
-                for e in jobs:
-                    if not e.future.done():
-                        e.future.set_exception(exc)
+                if len(jobs) == 1:
+                    jobs[0].future.set_exception(exc)
+                    continue
+                log.exception("decoder step failed for %d jobs; running each job's step alone", len(jobs))
+                await self._one_by_one(jobs, feeds_per_job)
                 continue
             if self.observe:
                 self.observe(sum(e.rows for e in jobs), time.perf_counter() - started)
             self._scatter(jobs, outs)
+
+    async def _one_by_one(self, jobs: list[_Entry], feeds_per_job: list[dict[str, np.ndarray]]) -> None:
+        # As the batcher does: a step that fails for the merged rows is re-run per job, so a job whose own rows
+        # make the model fail fails alone and the others advance (jobs never share state, so this is the same
+        # step they would have taken together).
+        for e, feeds in zip(jobs, feeds_per_job, strict=True):
+            if e.future.done():
+                continue
+            try:
+                outs = await asyncio.to_thread(self.step, feeds)
+            except Exception as exc:
+                e.future.set_exception(exc)
+                continue
+            self._scatter([e], outs)
 
     def _scatter(self, jobs: list[_Entry], outs: dict[str, np.ndarray]) -> None:
         offset = 0

@@ -115,3 +115,30 @@ def test_a_failing_job_fails_alone():
     good, results = asyncio.run(main())
     assert results[0] is None and isinstance(results[1], RuntimeError)
     assert good.trace == alone(CountJob(2, 4, 6, 5))
+
+
+def test_a_step_that_fails_is_rerun_per_job_so_only_the_bad_job_fails():
+    def fragile(feeds):
+        if (feeds["tokens"] < 0).any():  # as onnxruntime fails on a bad row: the whole call raises
+            raise RuntimeError("bad token in the step")
+        return step(feeds)
+
+    class Poisoned(CountJob):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.tokens = -np.ones_like(self.tokens)
+
+    async def main():
+        sched = StepScheduler(fragile, INPUTS, OUTPUTS)
+        good = [CountJob(*s) for s in specs()]
+        results = await asyncio.gather(*(sched.run(j) for j in [*good, Poisoned(2, 5, 4, 9)]), return_exceptions=True)
+        after = CountJob(1, 3, 4, 7)  # the next job, alone, runs as usual
+        await sched.run(after)
+        await sched.stop()
+        return good, results, after
+
+    good, results, after = asyncio.run(main())
+    assert results[:-1] == [None] * len(good)
+    assert isinstance(results[-1], RuntimeError) and str(results[-1]) == "bad token in the step"
+    assert [j.trace for j in good] == [alone(CountJob(*s)) for s in specs()]
+    assert after.trace == alone(CountJob(1, 3, 4, 7))
