@@ -113,7 +113,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+                 413: "payload_too_large"}  # fmt: skip
         code = codes.get(exc.status_code, "http_error")
         detail = exc.detail
         if exc.status_code == 400 and "parsing the body" in str(detail):

@@ -156,11 +156,12 @@ def test_sigterm_under_mixed_load_loses_no_accepted_request(tmp_path, mnist_test
         load.sigterm_at = load.sigterm_at or time.monotonic()
         if srv.process.poll() is None:
             srv.process.kill()
-    served = {}  # request id -> status, from the server's access log
-    for line in srv.log.read_text().splitlines():
-        if line.startswith("{") and (rec := json.loads(line))["logger"] == "dlserve.access":
-            if rec["request_id"].startswith("load-"):  # not the startup probes
-                served[rec["request_id"]] = rec["status"]
+    records = [json.loads(line) for line in srv.log.read_text().splitlines() if line.startswith("{")]
+    served = {  # request id -> status, from the server's access log (the startup probes left out)
+        r["request_id"]: r["status"]
+        for r in records
+        if r["logger"] == "dlserve.access" and r["request_id"].startswith("load-")
+    }
     answered = [o for o in load.outcomes if o[2] is not None]
     refused = [o for o in load.outcomes if o[2] is None]
     assert all(status == 200 and complete(path, text) for _, path, status, text in answered), [
