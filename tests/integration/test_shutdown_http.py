@@ -168,7 +168,10 @@ def test_sigterm_under_mixed_load_loses_no_accepted_request(tmp_path, mnist_test
         o for o in answered if o[2] != 200
     ]
     assert {rid: 200 for rid, *_ in answered} == served  # the server served exactly what the clients received
-    assert refused and all("ConnectError" in error for *_, error in refused), refused  # never accepted
+    # Never accepted: refused, or reset while still in the listen backlog when the server closed its socket
+    # (the equality above shows the server never saw them); never a response cut off.
+    never_accepted = ("ConnectError: ", "ReadError: [Errno 104]", "RemoteProtocolError: Server disconnected without")
+    assert refused and all(error.startswith(never_accepted) for *_, error in refused), refused
     kinds = {path for _, path, *_ in answered}
     assert kinds == {"/v1/classify", "/v1/translate", "/v1/generate"}
     print(f"{len(answered)} requests served ({len(served)} in the access log), {len(refused)} refused after the exit")
