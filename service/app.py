@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
     app.state.drain = drain = Drain()
     # Added innermost first. Outermost: request ids, logs and metrics (so 401s and 413s are logged too), then
     # the in-flight count for graceful shutdown, CORS (preflights carry no key), keys, the body limit.
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, open_paths=settings.auth_open_paths)
     if settings.cors_origins:
         app.add_middleware(

@@ -120,7 +120,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+                 413: "payload_too_large"}  # fmt: skip
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # FastAPI's 400 for a body it cannot decode (e.g. not UTF-8); its bad JSON syntax is a 422, as is
             # every other invalid body, and 422 is what the routes document (v2 turns it into its 400).
@@ -140,5 +141,15 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error in request %s", request_id(request))
-        return error_response(request, 500, "internal_error", "internal server error")
+        # A backstop: RequestMiddleware answers unexpected errors itself. Starlette calls this from its outermost
+        # middleware, past the one that adds X-Request-ID, so the header is added here.
+        return unexpected_error(request, exc, {"X-Request-ID": request_id(request)})
+
+
+def unexpected_error(request: Request, exc: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Log `exc` with its traceback and the request id; the client gets a plain 500 naming that id."""
+    rid = request_id(request)
+    log.error("unhandled error in request %s", rid, exc_info=exc, extra={"request_id": rid})
+    # The v2 body has only "error": the id goes into its message.
+    message = f"internal server error (request {rid})" if is_v2(request.url.path) else "internal server error"
+    return error_response(request, 500, "internal_error", message, headers)

@@ -8,8 +8,10 @@ import re
 import time
 import uuid
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import unexpected_error
 from service.metrics import Metrics
 from service.settings import PROBE_PATHS
 
@@ -30,18 +32,25 @@ class RequestMiddleware:
         rid = given.decode() if SANE.match(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = rid
-        status = 500
+        status, responded = 500, False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 message.setdefault("headers", []).append((HEADER, rid.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if responded:  # a stream cut short: nothing left to answer, the server closes the connection
+                raise
+            # Answered here rather than by Starlette's outermost handler: the 500 carries X-Request-ID, the
+            # traceback is logged once, and uvicorn keeps the connection (it closes it on an escaped exception,
+            # which resets a keep-alive client's next request).
+            await unexpected_error(Request(scope), exc)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

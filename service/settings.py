@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     )
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per session; 0 lets it decide")
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest request body, every endpoint (413)")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="longest a client may take to send its whole request body; beyond: 408"
+    )
     max_image_pixels: int = Field(40_000_000, gt=0, description="largest decoded image (width x height)")
     max_images_per_request: int = Field(64, gt=0)
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes, each with its own model copies")

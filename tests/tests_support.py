@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import socket
@@ -32,7 +34,11 @@ class Server:
     log: Path
 
 
-def start_server(model_dir: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 60) -> Server:
+def start_server(
+    model_dir: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 60, ready: bool = True
+) -> Server:
+    """Start `dlserve serve` and wait until /readyz is 200 or, with `ready=False`, until every model has left
+    `loading` (for a repository where a model fails and readiness stays 503)."""
     port = free_port()
     full_env = {**os.environ, "DLSERVE_MODEL_DIR": str(model_dir), "DLSERVE_PORT": str(port), **(env or {})}
     cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
@@ -43,7 +49,9 @@ def start_server(model_dir: Path, log: Path, env: dict[str, str] | None = None, 
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            probe = httpx.get(f"{url}/readyz", timeout=1)
+            states = probe.json()["models"].values()
+            if probe.status_code == 200 or (not ready and states and "loading" not in states):
                 return Server(url, proc, log)
         except httpx.HTTPError:
             pass
@@ -75,3 +83,59 @@ def lenet_repository(root: Path, versions: tuple[int, ...] = (1,)) -> Path:
     for version in versions:
         shutil.copytree(MODELS / "lenet5-mnist" / "1", root / "lenet5-mnist" / str(version))
     return root
+
+
+def copy_model(root: Path, name: str, source: str = "lenet5-mnist") -> Path:
+    """Copy the committed `source` version 1 to `root/name/1` (the manifest renamed); returns the version folder."""
+    dest = root / name / "1"
+    shutil.copytree(MODELS / source / "1", dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest["name"] = name
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def set_graph_sha256(version_dir: Path, graph: str) -> None:
+    """Rewrite the manifest's sha256 of `graph` to match its file, so a doctored file passes the checksum."""
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    entry = manifest["graphs"][graph]
+    entry["sha256"] = hashlib.sha256((version_dir / entry["file"]).read_bytes()).hexdigest()
+    (version_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def fail_on_rows(version_dir: Path, graph: str, rows: int) -> None:
+    """Rewrite `graph` so that onnxruntime raises at run time whenever its first input has `rows` rows, and
+    computes the same outputs otherwise: the input goes through a Reshape to (rows * (1 + hit), ...) and back,
+    which cannot hold the tensor when hit (batch == rows) is 1. The manifest's sha256 is updated to match."""
+    import onnx  # the train extra's; only these fault tests need it
+    from onnx import TensorProto, helper
+
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    path = version_dir / manifest["graphs"][graph]["file"]
+    model = onnx.load(str(path))
+    g = model.graph
+    x, guarded, p = g.input[0].name, g.input[0].name + "__guarded", "fail_on_rows__"
+    for node in g.node:
+        node.input[:] = [guarded if name == x else name for name in node.input]
+    g.initializer.extend(
+        helper.make_tensor(p + name, TensorProto.INT64, [1], [value])
+        for name, value in (("zero", 0), ("one", 1), ("rows", rows))
+    )
+    guard = [
+        helper.make_node("Shape", [x], [p + "shape"]),
+        helper.make_node("Slice", [p + "shape", p + "zero", p + "one"], [p + "batch"]),  # (1,) the row count
+        helper.make_node("Equal", [p + "batch", p + "rows"], [p + "hit"]),
+        helper.make_node("Cast", [p + "hit"], [p + "hit64"], to=TensorProto.INT64),
+        helper.make_node("Add", [p + "hit64", p + "one"], [p + "factor"]),  # 2 when hit, else 1
+        helper.make_node("Mul", [p + "batch", p + "factor"], [p + "claimed"]),
+        helper.make_node("Shape", [x], [p + "rest"], start=1),
+        helper.make_node("Concat", [p + "claimed", p + "rest"], [p + "target"], axis=0),
+        helper.make_node("Reshape", [x, p + "target"], [p + "checked"]),  # fails when hit
+        helper.make_node("Reshape", [p + "checked", p + "shape"], [guarded]),
+    ]
+    nodes = guard + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    set_graph_sha256(version_dir, graph)

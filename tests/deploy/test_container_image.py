@@ -16,6 +16,7 @@ import base64
 import contextlib
 import io
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -185,6 +186,26 @@ def test_cpu_image_is_non_root_without_torch_or_compilers(engine: Engine, cpu_im
     out = engine.docker("run", "--rm", cpu_image, "python", "-c", probe).stdout.strip()
     models = sorted(p.name for p in (REPO / "models").iterdir() if p.is_dir())
     assert out == f"['onnxruntime'] [] 10001 {models}", out
+
+
+def test_cpu_image_holds_no_secrets(engine: Engine, cpu_image: str) -> None:
+    # No key or credential in the image's environment or in any layer's command (build arguments used by a RUN
+    # show in the history), and no VCS data, .env or credential file in its filesystem.
+    config = json.loads(engine.docker("image", "inspect", "-f", "{{json .Config}}", cpu_image).stdout)
+    history = engine.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", cpu_image).stdout
+    assert not [e for e in config["Env"] if any(w in e.split("=")[0] for w in ("KEY", "SECRET", "TOKEN", "PASSWORD"))]
+    for marker in ("DLSERVE_API_KEYS", "PIP_INDEX_URL=http", "PIP_CERT=/"):
+        assert marker not in history, f"{marker!r} in the image history"
+    assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", history), "a URL with credentials in the image history"
+    probe = (
+        "import os; names = {'.git', '.env', '.netrc', '.pypirc', 'pip.conf', 'id_rsa', '.dockerconfigjson'}; "
+        "paths = [os.path.join(d, n) for top in ('/app', '/opt/venv', '/root', '/home', '/src', '/etc') "
+        "for d, subdirs, files in os.walk(top) for n in subdirs + files]; "
+        "print([p for p in paths if os.path.basename(p) in names or os.path.basename(p).startswith('.env.') "
+        "or p.endswith(('.pem', '.key')) and b'PRIVATE KEY' in open(p, 'rb').read()])"
+    )
+    out = engine.docker("run", "--rm", "--user", "0", cpu_image, "python", "-c", probe).stdout.strip()
+    assert out == "[]", out
 
 
 @dataclass

@@ -8,21 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests_support import copy_model, set_graph_sha256
 
 from service.errors import BadRequest, InvalidInput, ModelNotFound, ModelNotReady
 from service.repository import LoadFailed, ModelRepository, Status
 from service.settings import Settings
 
 LENET = Path(__file__).resolve().parents[2] / "models" / "lenet5-mnist" / "1"
-
-
-def copy_model(root: Path, name: str) -> Path:
-    dest = root / name / "1"
-    shutil.copytree(LENET, dest)
-    manifest = json.loads((dest / "manifest.json").read_text())
-    manifest["name"] = name
-    (dest / "manifest.json").write_text(json.dumps(manifest))
-    return dest
 
 
 def load(root: Path, **kw) -> ModelRepository:
@@ -51,6 +43,25 @@ def test_corrupt_onnx_fails_only_that_model(tmp_path):
     assert load(tmp_path, readiness="any").is_ready()
     with pytest.raises(ModelNotReady, match="model 'bad' is failed: ArtifactError"):
         repo.runtime("bad", "classify")
+
+
+def test_corrupt_onnx_with_a_matching_checksum_fails_in_onnxruntime(tmp_path):
+    bad = copy_model(tmp_path, "bad")
+    (bad / "model.onnx").write_bytes((bad / "model.onnx").read_bytes()[:5000])  # truncated protobuf
+    set_graph_sha256(bad, "model")  # so the checksum passes and onnxruntime itself has to refuse the file
+    entry = load(tmp_path).get("bad")
+    assert entry.status == Status.failed
+    assert entry.reason.startswith("InvalidProtobuf: [ONNXRuntimeError]"), entry.reason
+
+
+def test_missing_graph_file_and_missing_version_folder(tmp_path):
+    gone = copy_model(tmp_path, "gone")
+    (gone / "model.onnx").unlink()
+    (tmp_path / "hollow").mkdir()  # a model folder without any version folder
+    repo = load(tmp_path)
+    assert repo.get("gone").reason == "ArtifactError: graph 'model': file model.onnx is missing"
+    assert repo.get("hollow").reason == f"ValueError: no numbered version folder in {tmp_path / 'hollow'}"
+    assert {e.status for e in repo.entries.values()} == {Status.failed} and not repo.is_ready()
 
 
 def test_invalid_manifest_json(tmp_path):

@@ -1,4 +1,5 @@
-"""The dynamic batcher with a fake model: order, max size, max delay, dropped work, error isolation."""
+"""The dynamic batcher with a fake model: order, max size, max delay, dropped work, error isolation; and with a
+real onnxruntime session whose graph raises for one batch size."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import asyncio
 
 import numpy as np
 import pytest
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail
+from tests_support import copy_model, fail_on_rows
 
 from service.engine.batcher import DynamicBatcher
+from service.manifest import Manifest
+from service.runtimes.classifier import ClassifierRuntime
 
 
 class FakeModel:
@@ -103,3 +108,35 @@ def test_one_bad_item_fails_only_its_own_request():
     assert isinstance(bad, ValueError)
     with pytest.raises(ValueError):
         raise bad
+
+
+def test_a_batch_onnxruntime_fails_is_retried_item_by_item(tmp_path, mnist_test):
+    folder = copy_model(tmp_path, "lenet5-mnist")
+    manifest = Manifest.model_validate_json((folder / "manifest.json").read_text())
+    clean = ClassifierRuntime(manifest, folder, "cpu")
+    fail_on_rows(folder, "model", 7)  # onnxruntime raises for any call with 7 rows
+    manifest = Manifest.model_validate_json((folder / "manifest.json").read_text())
+    poisoned = ClassifierRuntime(manifest, folder, "cpu")
+    digits = ((mnist_test[0][:14, None] / 255.0 - 0.1307) / 0.3081).astype(np.float32)  # (14, 1, 28, 28)
+
+    calls = []
+
+    def predict(rows):
+        calls.append(len(rows))
+        return poisoned.predict(rows)
+
+    async def main():
+        b = DynamicBatcher(predict, max_batch_size=64, max_delay_ms=5)
+        # 3 + 4 rows queued together: one 7-row batch, which fails, then each item alone (3 and 4 rows) passes.
+        merged = await asyncio.gather(b.submit(digits[:3]), b.submit(digits[3:7]), return_exceptions=True)
+        alone = await asyncio.gather(b.submit(digits[:7]), return_exceptions=True)  # fails even alone
+        after = await b.submit(digits[7:14][:6])  # the next batch runs as usual
+        await b.stop()
+        return merged, alone, after
+
+    merged, (alone,), after = run(main())
+    assert calls == [7, 3, 4, 7, 7, 6]  # merged batch, its retries, the 7-row item and its retry, the next batch
+    expected = clean.predict(digits)
+    np.testing.assert_allclose(np.concatenate(merged), expected[:7], atol=1e-6)
+    assert isinstance(alone, Fail) and "cannot be reshaped to the requested shape" in str(alone)
+    np.testing.assert_allclose(after, expected[7:13], atol=1e-6)
