@@ -1,6 +1,8 @@
 """LitServe (with its batching on) serving the same LeNet-5 ONNX model with dlserve's own preprocessing.
 
-python -m bench.litserve_app PORT
+python -m bench.litserve_app PORT [INTRA_OP_THREADS]
+
+onnxruntime threads per session: 1 by default, as dlserve's default (0 lets onnxruntime decide).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import onnxruntime as ort
 from service.preprocessing.digits import mnist_digit
 from service.preprocessing.images import open_image, to_grayscale
 
+THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 MODEL = Path(__file__).resolve().parent.parent / "models" / "lenet5-mnist" / "1"
 
 
@@ -24,7 +27,9 @@ class LeNetAPI(ls.LitAPI):
     def setup(self, device):
         pre = json.loads((MODEL / "manifest.json").read_text())["preprocessing"]
         self.mean, self.std = pre["mean"], pre["std"]
-        self.session = ort.InferenceSession(str(MODEL / "model.onnx"), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = THREADS
+        self.session = ort.InferenceSession(str(MODEL / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
     def decode_request(self, request: dict):
         img = open_image(base64.b64decode(request["images"][0]), "image", 40_000_000)

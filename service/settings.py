@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     providers: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto: CUDA when onnxruntime can get it, else CPU; cuda: fail a model without CUDA"
     )
-    intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per session; 0 lets it decide")
+    intra_op_threads: int = Field(
+        1, ge=0, description="onnxruntime threads per session; 0 lets it decide (one per core)"
+    )
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest request body, every endpoint (413)")
     body_timeout_s: float = Field(
         30.0, gt=0, description="longest a client may take to send its whole request body; beyond: 408"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from service.decoding.top_k import row_top_k
+
 # step(tokens (N,), state (N, ...), sentence index (N,))
 #   -> log-probs (N, V), new state (N, ...), attention (N, S) or None
 StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
@@ -66,20 +68,31 @@ class BeamSearch:
         """Extend every live hypothesis by the step's log-probs (N, V); keep the best `beam_size` per sentence.
 
         `new_state` is None when the caller keeps the state itself (the serving engine): it selects `keep`."""
+        self.advance_top(*row_top_k(logp, self.top_k), new_state, attn)
+
+    @property
+    def top_k(self) -> int:
+        """How many of each row's best tokens `advance_top` needs: a sentence's 2 x beam best candidates (enough
+        to keep `beam_size` alive when some of them end) are among its rows' 2 x beam best tokens."""
+        return 2 * self.beam_size
+
+    def advance_top(
+        self, values: np.ndarray, tokens: np.ndarray, new_state: np.ndarray | None, attn: np.ndarray | None
+    ) -> None:
+        """`advance` from each row's best tokens, best first (N, K >= top_k, or all of a smaller vocabulary)."""
         self.t += 1
-        t, vocab = self.t, logp.shape[1]
+        t, width = self.t, values.shape[1]
         keep_rows: list[int] = []
         keep_tok: list[int] = []
         keep_score: list[float] = []
         for s in np.unique(self.sent):
             rows = np.flatnonzero(self.sent == s)
-            cand = (self.scores[rows, None] + logp[rows]).ravel()  # (rows * V,)
-            k = min(2 * self.beam_size, cand.size)
-            top = np.argpartition(cand, cand.size - k)[cand.size - k :]  # 5x faster here than on -cand
-            top = top[np.argsort(-cand[top], kind="stable")]
+            cand = (self.scores[rows, None] + values[rows]).ravel()  # (rows * K,)
+            ids = tokens[rows].ravel()
+            top = np.argsort(-cand, kind="stable")[: min(2 * self.beam_size, cand.size)]
             alive = 0
             for flat in top:
-                row, tok = int(rows[flat // vocab]), int(flat % vocab)
+                row, tok = int(rows[flat // width]), int(ids[flat])
                 if tok == self.eos or t >= self.max_lengths[s]:
                     self._finish(s, row, tok, float(cand[flat]), attn)
                 else:
@@ -147,5 +160,15 @@ class BeamJob:
     def keep(self) -> np.ndarray:
         return self.search.keep
 
+    @property
+    def top_k(self) -> int:
+        return self.search.top_k
+
     def update(self, outputs: dict[str, np.ndarray]) -> None:
-        self.search.advance(outputs["log_probs"], outputs.get("state_out"), outputs["attention"])
+        """A step's outputs for this job's rows: full `log_probs`, or each row's best tokens (`top_log_probs`,
+        `top_tokens`) when the engine ran TopK after the step."""
+        attn, state = outputs["attention"], outputs.get("state_out")
+        if "top_tokens" in outputs:
+            self.search.advance_top(outputs["top_log_probs"], outputs["top_tokens"], state, attn)
+        else:
+            self.search.advance(outputs["log_probs"], state, attn)

@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 
+from service.decoding.top_k import StepTopK, TopK
 from service.engine.admission import Admission
 from service.engine.batcher import DynamicBatcher
-from service.engine.scheduler import StepJob, StepScheduler
+from service.engine.scheduler import Axes, StepJob, StepScheduler
 from service.engine.state import BoundState, HostState, StateKeeper
 from service.metrics import Metrics
 from service.runtimes import captioner, generator, translator
@@ -69,13 +70,19 @@ class DecoderEngine(Engine):
             keeper = BoundState(rt.sessions[module.STEP_GRAPH], module.STATE, axes)
         else:
             keeper = HostState(rt.step_feeds, module.STATE, axes)  # type: ignore[attr-defined]
+        outputs, reduce = module.STEP_OUTPUTS, None
+        if (scored := getattr(module, "TOP_K", None)) is not None:
+            best = StepTopK(scored, TopK(self.settings.intra_op_threads))
+            outputs = {k: a for k, a in outputs.items() if k != scored} | {k: Axes(0) for k in best.outputs}
+            reduce = best
         self.scheduler = StepScheduler(
             keeper,
             module.STEP_INPUTS,
-            module.STEP_OUTPUTS,
+            outputs,
             max_rows=self.settings.max_decoder_rows,
             max_jobs=None if self.settings.batching else 1,
             observe=self.metrics.observe_step(self.name),
+            reduce=reduce,
         )
 
     async def run(self, job: StepJob) -> None:

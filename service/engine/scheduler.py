@@ -51,6 +51,9 @@ class StepJob(Protocol):
 
 
 Observer = Callable[[int, float], None]  # (rows in the step, compute seconds)
+# After the step, in the worker thread: the step's outputs and jobs -> the outputs the jobs get (e.g. each
+# row's best tokens instead of its log-probs over the whole vocabulary).
+Reducer = Callable[[dict[str, np.ndarray], list[StepJob]], dict[str, np.ndarray]]
 
 
 def merge(parts: list[np.ndarray], axes: Axes) -> np.ndarray:
@@ -85,8 +88,9 @@ class StepScheduler(BackgroundLoop):
         max_rows: int = 256,
         max_jobs: int | None = None,
         observe: Observer | None = None,
+        reduce: Reducer | None = None,
     ) -> None:
-        self.keeper, self.outputs = keeper, outputs
+        self.keeper, self.outputs, self.reduce = keeper, outputs, reduce
         self.inputs = {k: a for k, a in inputs.items() if k not in keeper.pairs}  # merged per step
         self.state_axes = {k: inputs[k] for k in keeper.pairs}
         self.max_rows, self.max_jobs, self.observe = max_rows, max_jobs, observe
@@ -142,7 +146,7 @@ class StepScheduler(BackgroundLoop):
             keep, fresh = self._rows(jobs, feeds_per_job)
             started = time.perf_counter()
             try:
-                outs, state = await asyncio.to_thread(self._step, self.state, keep, fresh, feeds)
+                outs, state = await asyncio.to_thread(self._step, jobs, self.state, keep, fresh, feeds)
             except Exception as exc:
                 if len(jobs) == 1:
                     self.state, self.stepped = None, []
@@ -185,8 +189,11 @@ class StepScheduler(BackgroundLoop):
         fresh_state = {k: merge([f[k] for f in fresh], a) for k, a in self.state_axes.items()} if fresh else None
         return (np.concatenate(keep) if keep else np.zeros(0, np.int64)), fresh_state
 
-    def _step(self, prev: State | None, keep: np.ndarray, fresh: dict[str, np.ndarray] | None, feeds):
-        return self.keeper.run(feeds, self.keeper.select(prev, keep, fresh))
+    def _step(
+        self, jobs: list[_Entry], prev: State | None, keep: np.ndarray, fresh: dict[str, np.ndarray] | None, feeds
+    ):
+        outs, state = self.keeper.run(feeds, self.keeper.select(prev, keep, fresh))
+        return (self.reduce(outs, [e.job for e in jobs]) if self.reduce else outs), state
 
     async def _one_by_one(self, jobs: list[_Entry], feeds_per_job: list[dict[str, np.ndarray]]) -> None:
         # As the batcher does: a step that fails for the merged rows is re-run per job, so a job whose own rows
@@ -199,7 +206,8 @@ class StepScheduler(BackgroundLoop):
                 continue
             keep, fresh = self._rows([e], [feeds])
             try:
-                outs, state = await asyncio.to_thread(self._step, prev, keep, fresh, {k: feeds[k] for k in self.inputs})
+                step_feeds = {k: feeds[k] for k in self.inputs}
+                outs, state = await asyncio.to_thread(self._step, [e], prev, keep, fresh, step_feeds)
             except Exception as exc:
                 e.future.set_exception(exc)
                 continue

@@ -19,6 +19,7 @@ STEP_INPUTS = {"tokens": Axes(0), "state": Axes(0), "regions": Axes(0), "keys": 
 STATE = {"state": "state_out"}  # kept by the engine between steps
 STEP_GRAPH = "decoder_step"
 STEP_OUTPUTS = {"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0)}
+TOP_K = "log_probs"  # the engine hands the beam search each row's best tokens of this output (TopK)
 
 
 @dataclass(frozen=True)

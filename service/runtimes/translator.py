@@ -16,6 +16,7 @@ STEP_INPUTS = {"tokens": Axes(0), "state": Axes(0), "memory": Axes(0, 1), "keys"
 STATE = {"state": "state_out"}  # kept by the engine between steps
 STEP_GRAPH = "decoder_step"
 STEP_OUTPUTS = {"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0, 1)}
+TOP_K = "log_probs"  # the engine hands the beam search each row's best tokens of this output (TopK)
 
 
 @dataclass(frozen=True)

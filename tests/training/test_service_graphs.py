@@ -1,5 +1,5 @@
 """The helper graphs committed in service/runtimes are exactly what training.service_graphs writes, and they
-select rows as documented."""
+select rows as documented (top_k's behaviour: tests/service/test_top_k.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from training.service_graphs import SHAPES, select_rows, select_rows_path
+from training.service_graphs import SHAPES, TOP_K_PATH, select_rows, select_rows_path, top_k
 
 
 @pytest.mark.parametrize(("rank", "axis"), SHAPES)
@@ -26,3 +26,7 @@ def test_select_rows_gathers_then_appends(rank, axis):
     keep = np.array([2, 0], np.int64)
     (rows,) = sess.run(None, {"prev": prev, "keep": keep, "fresh": fresh})
     np.testing.assert_array_equal(rows, np.concatenate([np.take(prev, keep, axis=axis), fresh], axis=axis))
+
+
+def test_committed_top_k_graph_is_current():
+    assert TOP_K_PATH.read_bytes() == top_k().SerializeToString()
