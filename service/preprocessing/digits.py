@@ -16,16 +16,24 @@ INK_THRESHOLD = 0.2  # fraction of the ink contrast that counts as ink when find
 MIN_CONTRAST = 0.1  # below this the image is blank
 
 
+def median(x: np.ndarray) -> float:
+    """np.median(x), bit for bit, without its generic-reduction overhead (a third of a small image's cost)."""
+    flat = x.ravel()
+    lo, hi = (flat.size - 1) // 2, flat.size // 2
+    part = np.partition(flat, [lo, hi])
+    return float(part[hi] if lo == hi else (part[lo] + part[hi]) / part.dtype.type(2))
+
+
 def light_ink_on_dark(gray: np.ndarray) -> np.ndarray:
     """Make ink bright on a dark background, as MNIST is: invert when the border is light."""
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return 1.0 - gray if float(np.median(border)) > 0.5 else gray
+    return 1.0 - gray if median(border) > 0.5 else gray
 
 
 def mnist_digit(gray: np.ndarray, name: str, size: int = 28, fit: int = 20) -> np.ndarray:
     """(H, W) luminance in [0, 1] -> (size, size) float32 in [0, 1], MNIST-style; raises on a blank image."""
     x = light_ink_on_dark(gray.astype(np.float32))
-    background = float(np.median(x))
+    background = median(x)
     x = np.clip(x - background, 0.0, None)
     peak = float(x.max())
     if peak < MIN_CONTRAST:
@@ -40,8 +48,8 @@ def mnist_digit(gray: np.ndarray, name: str, size: int = 28, fit: int = 20) -> n
     box = np.clip(box, 0.0, 1.0)
     # Place the box so that its centre of mass lands on the centre of the canvas.
     total = float(box.sum())
-    ys, xs = np.indices(box.shape)
-    cy, cx = float((ys * box).sum()) / total, float((xs * box).sum()) / total
+    cy = float(box.sum(axis=1) @ np.arange(nh, dtype=np.float32)) / total
+    cx = float(box.sum(axis=0) @ np.arange(nw, dtype=np.float32)) / total
     top = int(np.clip(round(size / 2 - cy), 0, size - nh))
     left = int(np.clip(round(size / 2 - cx), 0, size - nw))
     out = np.zeros((size, size), np.float32)
