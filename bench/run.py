@@ -1,11 +1,13 @@
 """Benchmark dlserve side by side with peers in one run, with `hey` as the load generator.
 
-    python -m bench.run [--seconds 5] [--out bench/results]
+    python -m bench.run [--seconds 5] [--rounds 3] [--out bench/results]
 
 Servers started here on 127.0.0.1: dlserve (batching on), dlserve (batching off), a constant FastAPI
 endpoint (the HTTP stack's ceiling) and LitServe (batching on) serving the same ONNX model. Every server
-gets the same request bodies. Writes <out>.json and <out>.png and prints Markdown tables; read the ratios,
-since the machine is shared and noisy.
+gets the same request bodies. Every point is measured `--rounds` times, round-robin over the servers, so a
+change in the machine's load hits them alike; each point reports the round with the median throughput (all
+rounds' throughputs are kept in the JSON). Writes <out>.json and <out>.png and prints Markdown tables; read
+the ratios, since the machine is shared and noisy.
 """
 
 from __future__ import annotations
@@ -55,9 +57,9 @@ def start(cmd: list[str], env: dict[str, str], ready_path: str, port: int) -> su
     raise RuntimeError(f"{cmd} did not start")
 
 
-def dlserve(port: int, batching: bool, workers: int = 1, device_state: bool = True) -> subprocess.Popen:
+def dlserve(port: int, batching: bool, workers: int = 1, device_state: str = "auto") -> subprocess.Popen:
     env = {"DLSERVE_PORT": str(port), "DLSERVE_BATCHING": str(batching).lower(), "DLSERVE_LOG_LEVEL": "warning",
-           "DLSERVE_WORKERS": str(workers), "DLSERVE_DEVICE_STATE": str(device_state).lower()}  # fmt: skip
+           "DLSERVE_WORKERS": str(workers), "DLSERVE_DEVICE_STATE": device_state}  # fmt: skip
     return start([sys.executable, "-m", "service.cli", "serve"], env, "/readyz", port)
 
 
@@ -78,6 +80,24 @@ def hey(url: str, body: Path, concurrency: int, seconds: float) -> dict:
         "p99_ms": grab(r"99% in ([\d.]+) secs") * 1000,
         "status": {k: int(v) for k, v in codes.items()},
     }
+
+
+def measure(urls: dict[str, str], body: Path, concurrencies: tuple[int, ...], seconds: float, rounds: int) -> dict:
+    """name -> one row per concurrency: the median-throughput round of `rounds`, interleaved across servers."""
+    runs: dict[str, dict[int, list[dict]]] = {name: {c: [] for c in concurrencies} for name in urls}
+    for _ in range(rounds):
+        for c in concurrencies:
+            for name, url in urls.items():
+                runs[name][c].append(hey(url, body, c, seconds))
+    out = {}
+    for name, per_c in runs.items():
+        rows = []
+        for rs in per_c.values():
+            median = dict(sorted(rs, key=lambda r: r["rps"])[len(rs) // 2])
+            median["rps_rounds"] = [r["rps"] for r in rs]
+            rows.append(median)
+        out[name] = rows
+    return out
 
 
 def digit_body(tmp: Path) -> Path:
@@ -119,16 +139,17 @@ def chart(results: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per point, interleaved; the median is reported")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("hey not found: apt-get install hey")
     tmp = Path(tempfile.mkdtemp())
-    results: dict = {"classify": {}, "translate": {}, "generate": {}, "seconds": args.seconds}
-    ports = {k: free_port() for k in ("on", "on2", "off", "numpy", "constant", "litserve")}
+    results: dict = {"classify": {}, "translate": {}, "generate": {}, "seconds": args.seconds, "rounds": args.rounds}
+    ports = {k: free_port() for k in ("on", "on2", "off", "bound", "constant", "litserve")}
     procs = {
         "on": dlserve(ports["on"], True),
-        "numpy": dlserve(ports["numpy"], True, device_state=False),
+        "bound": dlserve(ports["bound"], True, device_state="true"),
         "on2": dlserve(ports["on2"], True, workers=2),
         "off": dlserve(ports["off"], False),
         "constant": start([sys.executable, "-m", "bench.constant_app", str(ports["constant"])], {}, "/docs",
@@ -142,26 +163,29 @@ def main() -> None:
             "on": "dlserve (batching)",
             "on2": "dlserve (batching, 2 workers)",
             "off": "dlserve (no batching)",
-            "numpy": "dlserve (batching, NumPy state)",
+            "bound": "dlserve (batching, state bound in onnxruntime)",
             "constant": "constant FastAPI",
             "litserve": "LitServe (batching)",
         }
+        classify = {}
         for key, name in names.items():
-            if key == "numpy":
+            if key == "bound":
                 continue  # the classifier has no decoder state
-            url = f"http://127.0.0.1:{ports[key]}/v1/classify"
-            hey(url, body, 8, 1)  # warm-up
-            results["classify"][name] = [hey(url, body, c, args.seconds) for c in (1, 8, 64)]
+            classify[name] = f"http://127.0.0.1:{ports[key]}/v1/classify"
+            hey(classify[name], body, 8, 1)  # warm-up
+        results["classify"] = measure(classify, body, (1, 8, 64), args.seconds, args.rounds)
         tr = json_body(tmp, "tr.json", {"text": "A man in a blue shirt is riding a bike down the street.",
                                         "target": "fr", "beam_size": 5})  # fmt: skip
         gen = json_body(tmp, "gen.json", {"prompt": "ROMEO:", "max_tokens": 200, "seed": 1, "stream": True})
-        for key in ("on", "numpy", "off"):  # decoders: continuous batching (state bound / NumPy) vs off, 1 worker
-            base = f"http://127.0.0.1:{ports[key]}/v1"
-            results["translate"][names[key]] = [hey(f"{base}/translate", tr, c, args.seconds) for c in (1, 32)]
-            rows = [hey(f"{base}/generate", gen, c, args.seconds) for c in (1, 16)]
+        decoders = ("on", "bound", "off")  # decoders: continuous batching (NumPy / bound state) vs off, 1 worker
+        base = {names[key]: f"http://127.0.0.1:{ports[key]}/v1" for key in decoders}
+        translate = {name: f"{url}/translate" for name, url in base.items()}
+        results["translate"] = measure(translate, tr, (1, 32), args.seconds, args.rounds)
+        results["generate"] = measure({n: f"{u}/generate" for n, u in base.items()}, gen, (1, 16), args.seconds,
+                                      args.rounds)  # fmt: skip
+        for rows in results["generate"].values():
             for r in rows:
                 r["tokens_per_s"] = r["rps"] * 200
-            results["generate"][names[key]] = rows
     finally:
         for p in procs.values():
             p.terminate()

@@ -41,10 +41,10 @@ class Settings(BaseSettings):
     batching: bool = Field(True, description="dynamic and continuous batching; off: one request per model call")
     max_batch_size: int | None = Field(None, gt=0, description="override every manifest's max_batch_size")
     max_delay_ms: float | None = Field(None, ge=0, description="override every manifest's max_delay_ms")
-    device_state: bool = Field(
-        True,
-        description="keep decoder state in onnxruntime memory between steps (I/O binding; on the GPU under CUDA); "
-        "off: NumPy arrays",
+    device_state: Literal["auto", "true", "false"] = Field(
+        "auto",
+        description="keep decoder state in onnxruntime memory between steps (I/O binding); auto: only when the "
+        "step runs on CUDA (on the CPU, NumPy arrays measured faster); false: NumPy arrays",
     )
     max_decoder_rows: int = Field(512, gt=0, description="rows (sequences, beams) per decoder step call")
     max_queue: int = Field(256, gt=0, description="requests queued or running per model; beyond: 429")
@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     shutdown_delay_s: float = Field(
         0.0, ge=0, description="SIGTERM: keep serving (not ready) at least this long, for load balancers to notice"
     )
+
+    @field_validator("device_state", mode="before")
+    @classmethod
+    def _switch_words(cls, value: object) -> object:
+        words = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}
+        text = str(value).strip().lower()
+        return words.get(text, text)
 
     @field_validator("api_keys", "auth_open_paths", "cors_origins", mode="before")
     @classmethod

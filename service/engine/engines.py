@@ -16,6 +16,7 @@ from service.metrics import Metrics
 from service.runtimes import captioner, generator, translator
 from service.runtimes.base import ModelRuntime
 from service.runtimes.classifier import ClassifierRuntime
+from service.runtimes.sessions import CUDA
 from service.settings import Settings
 
 
@@ -66,8 +67,11 @@ class DecoderEngine(Engine):
         }[type(rt)]
         axes = {k: module.STEP_INPUTS[k].batch for k in module.STATE}
         keeper: StateKeeper
-        if self.settings.device_state:
-            keeper = BoundState(rt.sessions[module.STEP_GRAPH], module.STATE, axes)
+        step = rt.sessions[module.STEP_GRAPH]
+        if self.settings.device_state == "true" or (
+            self.settings.device_state == "auto" and step.get_providers()[0] == CUDA
+        ):
+            keeper = BoundState(step, module.STATE, axes)
         else:
             keeper = HostState(rt.step_feeds, module.STATE, axes)  # type: ignore[attr-defined]
         outputs, reduce = module.STEP_OUTPUTS, None

@@ -24,7 +24,7 @@ def unbatched(tmp_path_factory):
     srv = start_server(
         MODELS,
         tmp_path_factory.mktemp("unbatched") / "server.log",
-        {"DLSERVE_BATCHING": "false", "DLSERVE_DEVICE_STATE": "false"},
+        {"DLSERVE_BATCHING": "false", "DLSERVE_DEVICE_STATE": "true"},  # the batched server keeps NumPy state
     )
     yield srv
     stop_server(srv)
