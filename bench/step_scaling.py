@@ -5,6 +5,7 @@
 Batching merges rows into one onnxruntime call; it saves the per-call overhead and lets the kernels work on
 bigger matrices, but the arithmetic per row stays. The ratio of the cost per row at the smallest batch to the
 cost per row at the largest is the most any batching can gain on the model call itself on this machine.
+Sessions use one intra-op thread, as the server does by default (DLSERVE_INTRA_OP_THREADS).
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def main() -> None:
     print("| graph | rows | us per row | bound on batching's gain |")
     print("| --- | ---: | ---: | ---: |")
     for name, (file, make, sizes) in GRAPHS.items():
-        session = ort.InferenceSession(str(MODELS / file), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(MODELS / file), options, providers=["CPUExecutionProvider"])
         costs = {rows: per_row_us(session, make(rng, rows), rows) for rows in sizes}
         results[name] = {"us_per_row": costs, "bound": costs[sizes[0]] / costs[sizes[-1]]}
         for rows, us in costs.items():
