@@ -11,6 +11,9 @@ The recurrent state is the exception: the scheduler keeps the merged state of al
 A job gives its initial state in its first `feeds()`; after each step it says which of its rows continue
 (`keep`, indices into the rows it had in that step, beams reordered), and the keeper selects those rows and
 appends the rows of joining jobs before the next step.
+
+An optional reducer runs in the worker thread right after each step, before the jobs get their rows: beam
+searches get each row's best tokens (`service/decoding/top_k.py`) instead of log-probs over the vocabulary.
 """
 
 from __future__ import annotations
