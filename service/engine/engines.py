@@ -16,7 +16,7 @@ from service.metrics import Metrics
 from service.runtimes import captioner, generator, translator
 from service.runtimes.base import ModelRuntime
 from service.runtimes.classifier import ClassifierRuntime
-from service.runtimes.sessions import CUDA
+from service.runtimes.sessions import CUDA, primary_provider
 from service.settings import Settings
 
 
@@ -69,7 +69,7 @@ class DecoderEngine(Engine):
         keeper: StateKeeper
         step = rt.sessions[module.STEP_GRAPH]
         if self.settings.device_state == "true" or (
-            self.settings.device_state == "auto" and step.get_providers()[0] == CUDA
+            self.settings.device_state == "auto" and primary_provider(step) == CUDA
         ):
             keeper = BoundState(step, module.STATE, axes)
         else:

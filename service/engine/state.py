@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import onnxruntime as ort
 
-from service.runtimes.sessions import CUDA
+from service.runtimes.sessions import CUDA, primary_provider
 
 State = dict[str, Any]  # state input name -> (.., rows, ..) tensor: np.ndarray or ort.OrtValue
 GRAPHS = Path(__file__).resolve().parent.parent / "runtimes"
@@ -79,7 +79,7 @@ class BoundState:
     def __init__(self, session: ort.InferenceSession, pairs: dict[str, str], axes: dict[str, int]) -> None:
         self.session, self.pairs, self.axes = session, pairs, axes
         providers = session.get_providers()
-        self.device = "cuda" if providers[0] == CUDA else "cpu"
+        self.device = "cuda" if primary_provider(session) == CUDA else "cpu"
         self.inputs = {i.name: len(i.shape) for i in session.get_inputs()}
         self.host_outputs = [o.name for o in session.get_outputs() if o.name not in pairs.values()]
         self.selectors = {}
