@@ -21,6 +21,16 @@ REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
 
 
+def wait_ready(client, timeout_s: float = 120.0) -> None:
+    """Wait until an in-process app (a TestClient) has loaded its models: /readyz answers 200, or fail saying why."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not ready after {timeout_s:.0f} s: {client.get('/readyz').text}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

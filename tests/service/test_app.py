@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from tests_support import wait_ready
 
 from service.app import create_app
 from service.settings import Settings
@@ -25,10 +25,7 @@ def png(array: np.ndarray) -> bytes:
 def client(models_dir):
     settings = Settings(model_dir=models_dir, max_upload_bytes=200_000, max_image_pixels=1_000_000)
     with TestClient(create_app(settings)) as c:
-        for _ in range(200):  # models load in the background; /readyz turns 200 when they are in
-            if c.get("/readyz").status_code == 200:
-                break
-            time.sleep(0.05)
+        wait_ready(c)
         yield c
 
 

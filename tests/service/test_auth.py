@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from tests_support import lenet_repository
+from tests_support import lenet_repository, wait_ready
 
 from service.app import create_app
 from service.auth import APIKeyMiddleware
@@ -29,10 +27,7 @@ def app_client(root, **settings) -> TestClient:
 @pytest.fixture(scope="module")
 def client(root):
     with app_client(root, api_keys=KEYS, cors_origins=[ORIGIN]) as c:
-        for _ in range(200):
-            if c.get("/readyz").status_code == 200:
-                break
-            time.sleep(0.05)
+        wait_ready(c)
         yield c
 
 

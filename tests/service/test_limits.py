@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from tests_support import lenet_repository
+from tests_support import lenet_repository, wait_ready
 
 from service.app import create_app
 from service.settings import Settings
@@ -14,6 +14,7 @@ from service.settings import Settings
 def client(tmp_path_factory):
     root = lenet_repository(tmp_path_factory.mktemp("models"))
     with TestClient(create_app(Settings(model_dir=root, max_upload_bytes=1000))) as c:
+        wait_ready(c)
         yield c
 
 

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 from fastapi.testclient import TestClient
-from tests_support import MODELS, lenet_repository
+from tests_support import MODELS, lenet_repository, wait_ready
 
 from service.app import create_app
 from service.settings import Settings
 
 LENET = MODELS / "lenet5-mnist" / "1" / "model.onnx"
-
-
-def wait_ready(client: TestClient) -> None:
-    for _ in range(200):
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(client.get("/readyz").text)
 
 
 @pytest.fixture
