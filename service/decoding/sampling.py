@@ -1,4 +1,10 @@
-"""Sampling from logits in NumPy: temperature, top-k and top-p (nucleus), with a seeded generator."""
+"""Sampling from logits in NumPy: temperature, top-k and top-p (nucleus), with a seeded generator per row.
+
+`StepSampler` is the serving engine's reducer for sampled generation: in the worker thread, right after a
+decoder step, it samples every row of the step at once (rows grouped by their parameters) instead of each job
+sampling its own row on the event loop. A row's draw is the one `sample` makes for that row alone: every
+operation here works row by row, and tests/service/test_sampling.py checks the tokens bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +72,36 @@ def sample(logits: np.ndarray, params: SamplingParams, rngs: list[np.random.Gene
     u = np.array([rng.random() for rng in rngs]) * cdf[:, -1]
     ids = (cdf <= u[:, None]).sum(axis=-1)  # first index whose cdf exceeds u; zero-probability ids never win
     return np.minimum(ids, probs.shape[-1] - 1).astype(np.int64)
+
+
+def sample_rows(logits: np.ndarray, params: list[SamplingParams], rngs: list[np.random.Generator]) -> np.ndarray:
+    """One token id per row of (B, V) logits, row b drawn with params[b] and rngs[b]; rows that share their
+    parameters are sampled in one call."""
+    groups: dict[SamplingParams, list[int]] = {}
+    for row, p in enumerate(params):
+        groups.setdefault(p, []).append(row)
+    if len(groups) == 1:
+        return sample(logits, params[0], rngs)
+    ids = np.empty(len(params), np.int64)
+    for p, rows in groups.items():
+        ids[rows] = sample(logits[rows], p, [rngs[r] for r in rows])
+    return ids
+
+
+class StepSampler:
+    """The scheduler's reducer for generation: a step's `scored` output (rows, V) becomes each row's sampled
+    token (`sampled`, (rows,) int64), drawn with its job's parameters (`sampling`) and generators (`rng`)."""
+
+    outputs = ("sampled",)
+
+    def __init__(self, scored: str) -> None:
+        self.scored = scored
+
+    def __call__(self, outs: dict[str, np.ndarray], jobs: list) -> dict[str, np.ndarray]:
+        params = [job.sampling for job in jobs for _ in range(job.rows)]
+        rngs = [rng for job in jobs for rng in job.rng]
+        rest = {k: v for k, v in outs.items() if k != self.scored}
+        return rest | {"sampled": sample_rows(outs[self.scored], params, rngs)}
 
 
 def greedy(logits: np.ndarray) -> np.ndarray:

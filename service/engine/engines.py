@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from service.decoding.sampling import StepSampler
 from service.decoding.top_k import StepTopK, TopK
 from service.engine.admission import Admission
 from service.engine.batcher import DynamicBatcher
@@ -76,9 +77,11 @@ class DecoderEngine(Engine):
             keeper = HostState(rt.step_feeds, module.STATE, axes)  # type: ignore[attr-defined]
         outputs, reduce = module.STEP_OUTPUTS, None
         if (scored := getattr(module, "TOP_K", None)) is not None:
-            best = StepTopK(scored, TopK(self.settings.intra_op_threads))
-            outputs = {k: a for k, a in outputs.items() if k != scored} | {k: Axes(0) for k in best.outputs}
-            reduce = best
+            reduce = StepTopK(scored, TopK(self.settings.intra_op_threads))
+        elif (scored := getattr(module, "SAMPLE", None)) is not None:
+            reduce = StepSampler(scored)
+        if reduce is not None:
+            outputs = {k: a for k, a in outputs.items() if k != scored} | {k: Axes(0) for k in reduce.outputs}
         self.scheduler = StepScheduler(
             keeper,
             module.STEP_INPUTS,

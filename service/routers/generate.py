@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -42,11 +43,15 @@ class Generation:
         self.entry, self.req, self.metrics = entry, req, metrics
         self.queue: asyncio.Queue[str | Finish | BaseException] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
         self.started = time.perf_counter()
         self.first_at: float | None = None
 
-    def emit(self, item: str | Finish) -> None:  # called from the prefill thread or the scheduler
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+    def emit(self, item: str | Finish) -> None:  # called from the prefill thread or the scheduler (on the loop)
+        if threading.get_ident() == self.loop_thread:
+            self.queue.put_nowait(item)
+        else:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     async def drive(self) -> None:
         runtime, engine = self.entry.runtime, self.entry.engine

@@ -19,6 +19,7 @@ STEP_INPUTS = {"tokens": Axes(0), "h": Axes(1), "c": Axes(1)}
 STEP_OUTPUTS = {"logits": Axes(0), "h_out": Axes(1), "c_out": Axes(1)}
 STATE = {"h": "h_out", "c": "c_out"}  # kept by the engine between steps
 STEP_GRAPH = "step"
+SAMPLE = "logits"  # the engine samples every row of this output in its worker thread (StepSampler)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class GenerationJob:
         self.h = self.c = np.zeros(0, np.float32)
         runtime.stats.add(active=1)
 
+    @property
+    def sampling(self) -> SamplingParams:
+        return self.req.sampling
+
     def begin(self, logits: np.ndarray, state: State) -> None:
         """Take the prompt's prefill output and sample the first character."""
         self.h, self.c = state
@@ -83,10 +88,16 @@ class GenerationJob:
     def update(self, outputs: dict[str, np.ndarray]) -> None:
         if "h_out" in outputs:  # not when the engine keeps the state
             self.h, self.c = outputs["h_out"], outputs["c_out"]
-        self._sample(outputs["logits"])
+        if "sampled" in outputs:  # the engine's StepSampler drew this row's token with our generator
+            self._advance(outputs["sampled"])
+        else:
+            self._sample(outputs["logits"])
 
     def _sample(self, logits: np.ndarray) -> None:
-        self.token = sample(logits, self.req.sampling, self.rng)
+        self._advance(sample(logits, self.req.sampling, self.rng))
+
+    def _advance(self, token: np.ndarray) -> None:
+        self.token = np.asarray(token, np.int64).reshape(1)
         self.n += 1
         self.runtime.stats.add(steps=1)
         piece = self.stops.push(self.runtime.vocab[int(self.token[0])])

@@ -1,16 +1,21 @@
-"""Sampling with fixed logits: top-k keeps exactly k, top-p keeps the right mass, temperature, seeds."""
+"""Sampling with fixed logits: top-k keeps exactly k, top-p keeps the right mass, temperature, seeds; a row
+sampled in a batch (the engine's StepSampler) draws exactly what it draws alone."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from service.decoding.sampling import (
     SamplingParams,
+    StepSampler,
     filter_top_k,
     filter_top_p,
     greedy,
     sample,
+    sample_rows,
     sampling_distribution,
     softmax,
 )
@@ -74,6 +79,45 @@ def test_rows_use_their_own_generators():
     alone = [int(sample(LOGITS, SamplingParams(), [np.random.default_rng(s)])[0]) for s in (1, 2, 3)]
     assert together.tolist() == alone
     assert greedy(logits).tolist() == [1, 1, 1]
+
+
+MIXED = [SamplingParams(), SamplingParams(0.8, 40), SamplingParams(1.3, None, 0.9), SamplingParams(0.5, 5, 0.95)]
+
+
+@pytest.mark.parametrize("vocab", [65, 8000])
+@pytest.mark.parametrize("params", MIXED)
+def test_a_row_has_the_same_distribution_bits_in_any_batch(vocab, params):
+    logits = np.random.default_rng(vocab).standard_normal((33, vocab)).astype(np.float32) * 4
+    for rows in (2, 7, 16, 33):
+        together = np.cumsum(sampling_distribution(logits[:rows], params), axis=-1)
+        alone = np.concatenate([np.cumsum(sampling_distribution(logits[r : r + 1], params), axis=-1)
+                                for r in range(rows)])  # fmt: skip
+        assert np.array_equal(together, alone)  # bit for bit, not approximately
+
+
+def test_sample_rows_with_mixed_parameters_draws_what_each_row_draws_alone():
+    rng = np.random.default_rng(0)
+    params = [MIXED[i % len(MIXED)] for i in range(13)]
+    batched = [np.random.default_rng(s) for s in range(13)]
+    single = [np.random.default_rng(s) for s in range(13)]
+    for _ in range(200):  # 200 steps: the generators advance in step
+        logits = rng.standard_normal((13, 65)).astype(np.float32) * 3
+        together = sample_rows(logits, params, batched)
+        alone = [int(sample(logits[r : r + 1], params[r], [single[r]])[0]) for r in range(13)]
+        assert together.tolist() == alone
+
+
+def test_step_sampler_replaces_the_logits_with_each_jobs_tokens():
+    two = [np.random.default_rng(2), np.random.default_rng(3)]
+    jobs = [SimpleNamespace(rows=1, sampling=MIXED[1], rng=[np.random.default_rng(1)]),
+            SimpleNamespace(rows=2, sampling=MIXED[2], rng=two)]  # fmt: skip
+    logits = np.random.default_rng(4).standard_normal((3, 65)).astype(np.float32)
+    state = np.zeros((2, 3, 8), np.float32)
+    out = StepSampler("logits")({"logits": logits, "h_out": state}, jobs)
+    assert set(out) == {"sampled", "h_out"} and out["h_out"] is state
+    expected = [sample(logits[:1], MIXED[1], [np.random.default_rng(1)])[0],
+                *sample(logits[1:], MIXED[2], [np.random.default_rng(2), np.random.default_rng(3)])]  # fmt: skip
+    assert out["sampled"].dtype == np.int64 and out["sampled"].tolist() == [int(t) for t in expected]
 
 
 @pytest.mark.parametrize(

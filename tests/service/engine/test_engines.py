@@ -1,5 +1,6 @@
 """Which state keeper a decoder engine picks: bound in onnxruntime under CUDA (or when asked), NumPy on the CPU
-by default (measured faster there); beam-search engines hand jobs each row's best tokens."""
+by default (measured faster there); beam-search engines hand jobs each row's best tokens, the generator's engine
+each row's sampled token."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 from tests_support import copy_model
 
+from service.decoding.sampling import StepSampler
+from service.decoding.top_k import StepTopK
 from service.engine.state import BoundState, HostState
 from service.repository import ModelRepository
 from service.settings import Settings
@@ -28,8 +31,8 @@ def test_state_keeper_follows_the_setting_and_the_provider(models, setting, keep
     for name in ("charlstm-shakespeare", "gru-en-fr"):
         entry = repo.get(name)
         assert isinstance(entry.engine.scheduler.keeper, keeper), name
-    assert repo.get("gru-en-fr").engine.scheduler.reduce is not None  # beam search: TopK after the step
-    assert repo.get("charlstm-shakespeare").engine.scheduler.reduce is None  # sampling needs every logit
+    assert isinstance(repo.get("gru-en-fr").engine.scheduler.reduce, StepTopK)  # beam search: TopK after the step
+    assert isinstance(repo.get("charlstm-shakespeare").engine.scheduler.reduce, StepSampler)  # sampled there too
 
 
 @pytest.mark.parametrize(("word", "value"), [("ON", "true"), ("1", "true"), ("off", "false"), (False, "false")])
