@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
         version="0.1.0",
         description="Serves CNN and RNN models exported to ONNX: classification, generation, translation, captioning.",
         lifespan=lifespan,
+        # Off by default: FastAPI would otherwise ask OpenTelemetry for its providers on every request.
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings, app.state.repository, app.state.metrics = settings, repository, metrics
     app.state.drain = drain = Drain()

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes, each with its own model copies")
     log_level: str = "info"
     log_json: bool = Field(True, description="log JSON lines (with request ids) instead of plain text")
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's OpenTelemetry spans, metrics and logs through the globally configured providers; "
+        "off: not even looked up per request",
+    )
     batching: bool = Field(True, description="dynamic and continuous batching; off: one request per model call")
     max_batch_size: int | None = Field(None, gt=0, description="override every manifest's max_batch_size")
     max_delay_ms: float | None = Field(None, ge=0, description="override every manifest's max_delay_ms")

@@ -182,3 +182,22 @@ def test_learning_curves_of_a_model(client):
     assert png_r.status_code == 200 and png_r.content[:8] == b"\x89PNG\r\n\x1a\n"
     missing = client.get("/v1/models/nope/curves.png")
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_opentelemetry_providers_are_consulted_only_when_enabled(models_dir, monkeypatch, enabled):
+    from fastapi.telemetry import _asgi
+    from opentelemetry import trace
+
+    asked = []
+
+    def provider():
+        asked.append(1)
+        return trace.NoOpTracerProvider()  # a configured provider, as an SDK would install
+
+    monkeypatch.setattr(_asgi.trace, "get_tracer_provider", provider)
+    app = create_app(Settings(model_dir=models_dir, opentelemetry=enabled))
+    with TestClient(app) as c:
+        asked.clear()
+        assert c.get("/healthz").status_code == 200
+    assert bool(asked) is enabled
