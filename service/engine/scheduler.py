@@ -62,15 +62,22 @@ Reducer = Callable[[dict[str, np.ndarray], list[StepJob]], dict[str, np.ndarray]
 def merge(parts: list[np.ndarray], axes: Axes) -> np.ndarray:
     if len(parts) == 1:
         return parts[0]  # no copy when a job runs alone
-    if axes.pad is not None:
-        longest = max(p.shape[axes.pad] for p in parts)
-        padded = []
-        for p in parts:
-            widths = [(0, 0)] * p.ndim
-            widths[axes.pad] = (0, longest - p.shape[axes.pad])
-            padded.append(np.pad(p, widths) if longest > p.shape[axes.pad] else p)
-        parts = padded
-    return np.concatenate(parts, axis=axes.batch)
+    lengths = [p.shape[axes.pad] for p in parts] if axes.pad is not None else []
+    if not lengths or min(lengths) == max(lengths):
+        return np.concatenate(parts, axis=axes.batch)
+    # Zeros to the longest, each part copied into its own block: one copy (np.pad then concatenate made two).
+    shape = list(parts[0].shape)
+    shape[axes.batch] = sum(p.shape[axes.batch] for p in parts)
+    shape[axes.pad] = max(lengths)
+    out = np.zeros(shape, np.result_type(*parts))
+    index: list[slice] = [slice(None)] * out.ndim
+    offset = 0
+    for p, length in zip(parts, lengths, strict=True):
+        rows = p.shape[axes.batch]
+        index[axes.batch], index[axes.pad] = slice(offset, offset + rows), slice(0, length)
+        out[tuple(index)] = p
+        offset += rows
+    return out
 
 
 @dataclass(eq=False)  # identity: an entry is one caller

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from service.engine.scheduler import Axes, StepScheduler
+from service.engine.scheduler import Axes, StepScheduler, merge
 from service.engine.state import HostState
 
 INPUTS = {"tokens": Axes(0), "state": Axes(0), "memory": Axes(0, 1), "mask": Axes(0, 1)}
@@ -175,3 +175,19 @@ def test_a_step_that_fails_is_rerun_per_job_so_only_the_bad_job_fails(after):
     assert len(bad.trace) == after
     assert [j.trace for j in good] == [alone(CountJob(*s)) for s in specs()]
     assert after_job.trace == alone(CountJob(1, 3, 4, 7))
+
+
+@pytest.mark.parametrize(("shape", "axes"), [((3, 7, 4), Axes(0, 1)), ((2, 3, 7), Axes(1, 2)), ((3, 7), Axes(0, 1))])
+def test_merge_pads_each_part_with_zeros_to_the_longest(shape, axes):
+    rng = np.random.default_rng(0)
+    parts = []
+    for rows, length in ((2, 5), (1, 7), (3, 2)):
+        s = list(shape)
+        s[axes.batch], s[axes.pad] = rows, length
+        parts.append(rng.standard_normal(s).astype(np.float32) + 1)  # nonzero, so padding shows
+    widths = lambda p: [(0, 7 - p.shape[axes.pad]) if i == axes.pad else (0, 0) for i in range(p.ndim)]  # noqa: E731
+    expected = np.concatenate([np.pad(p, widths(p)) for p in parts], axis=axes.batch)
+    merged = merge(parts, axes)
+    assert merged.dtype == np.float32 and np.array_equal(merged, expected)
+    same = [p[(slice(None),) * axes.pad + (slice(0, 2),)] for p in parts]  # equal lengths: a plain concatenate
+    assert np.array_equal(merge(same, axes), np.concatenate(same, axis=axes.batch))
