@@ -55,8 +55,9 @@ class GenerationJob:
     """One generation between steps: last token, LSTM state, its own RNG and stop matcher.
 
     `emit` receives text pieces as they become safe to send (stop sequences held back), then a Finish.
-    The same job runs alone (`GeneratorRuntime.generate`) or inside the engine's scheduler, so batching
-    can never change what a seed produces.
+    The same job runs alone (`GeneratorRuntime.generate`: it samples its own logits) or inside the engine's
+    scheduler (the scheduler's `StepSampler` draws its token with the job's own generator, bit for bit the draw
+    it would make alone), so batching never changes what a seed produces.
     """
 
     rows = 1
