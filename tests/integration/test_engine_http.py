@@ -105,7 +105,11 @@ def test_full_queue_gets_429_with_retry_after(tiny_queue):
         async with httpx.AsyncClient(base_url=tiny_queue.url, timeout=60) as c:
             long = {"prompt": "ROMEO:", "max_tokens": 2000, "seed": 1}
             first = asyncio.ensure_future(c.post("/v1/generate", json=long))
-            await asyncio.sleep(0.05)
+            for _ in range(400):  # until the first holds the one slot (a fixed sleep raced on slow machines)
+                info = (await c.get("/v1/models/charlstm-shakespeare")).json()
+                if info["activity"]["active_generations"] >= 1:
+                    break
+                await asyncio.sleep(0.025)
             second = await c.post("/v1/generate", json={"prompt": "O", "max_tokens": 5})
             return second, await first
 
@@ -124,8 +128,11 @@ def test_deadline_gives_504_and_drops_the_work(server):
         timeout=30,
     )
     assert r.status_code == 504 and "deadline of 0.05 s" in r.json()["detail"]
-    time.sleep(0.3)
-    act = httpx.get(f"{server.url}/v1/models/charlstm-shakespeare").json()["activity"]
+    for _ in range(100):  # the dropped work leaves before its next step
+        act = httpx.get(f"{server.url}/v1/models/charlstm-shakespeare").json()["activity"]
+        if act["active_generations"] == 0:
+            break
+        time.sleep(0.05)
     assert act["active_generations"] == 0 and act["generated_tokens"] - before < 2000
     bad = httpx.post(f"{server.url}/v1/generate", json={"prompt": "O"}, headers={"X-Request-Timeout": "soon"})
     assert bad.status_code == 422 and "X-Request-Timeout" in bad.json()["detail"]
