@@ -41,6 +41,7 @@ ENV PATH="/opt/venv/bin:${PATH}"
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY core/ core/
 COPY service/ service/
 COPY training/ training/
 # The `gpu` extra (onnxruntime-gpu), pinned to a release built for the base image's CUDA major.
@@ -98,6 +99,7 @@ ENV PATH="/opt/venv/bin:${PATH}"
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY core/ core/
 COPY service/ service/
 COPY training/ training/
 # A regular (non-editable) install of the project with the `cpu` extra only: onnxruntime, no torch.

@@ -16,8 +16,9 @@ import litserve as ls
 import numpy as np
 import onnxruntime as ort
 
-from service.preprocessing.digits import mnist_digit
-from service.preprocessing.images import open_image, to_grayscale
+from core.preprocessing.color import to_grayscale
+from core.preprocessing.digits import mnist_digit
+from service.preprocessing.images import open_image
 
 THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 MODEL = Path(__file__).resolve().parent.parent / "models" / "lenet5-mnist" / "1"

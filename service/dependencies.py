@@ -1,17 +1,39 @@
-"""FastAPI dependency aliases shared by the routers.
+"""Request policy as FastAPI dependencies: the app state, and `ModelCalls`, the one place where a typed route's
+request finds its model, takes an admission slot and gets its deadline and disconnect handling.
 
-The getters are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool, which cost
-every request two thread hand-offs just to read `app.state`."""
+A handler is schema in, runtime call, schema out:
+
+    async with calls.admit(ClassifierRuntime, model, version) as call:
+        rows = await call.images()                       # upload, decode, the model's recipe
+        probs = await call.run(call.engine.batch(rows))  # within the deadline; dropped if the client leaves
+
+The getters are `async def`: FastAPI would run a plain `def` dependency in its thread pool.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Generic, TypeVar
 
+import numpy as np
 from fastapi import Depends, Request
 
-from service.repository import ModelRepository
+from service.engine.engines import Engine
+from service.engine.lifecycle import deadline_seconds, guarded
+from service.errors import DeadlineExceeded, ModelNotReady
+from service.metrics import Metrics
+from service.preprocessing.images import decode_images
+from service.repository import ModelEntry, ModelRepository
+from service.runtimes.base import ModelRuntime
 from service.settings import Settings
 from service.shutdown import Drain
+from service.uploads import uploaded_images
+
+R = TypeVar("R", bound=ModelRuntime)
+T = TypeVar("T")
 
 
 async def get_repository(request: Request) -> ModelRepository:
@@ -26,6 +48,102 @@ async def get_drain(request: Request) -> Drain:
     return request.app.state.drain
 
 
+async def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
 RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DrainDep = Annotated[Drain, Depends(get_drain)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+class ModelCall(Generic[R]):
+    """One request's use of one served model: its entry, runtime and engine, and the time it has left."""
+
+    def __init__(self, request: Request, entry: ModelEntry, runtime: R, settings: Settings, timeout: float) -> None:
+        self.request, self.entry, self.runtime, self.settings = request, entry, runtime, settings
+        assert entry.engine is not None  # the repository serves only entries with an engine
+        self.engine: Engine = entry.engine
+        self.deadline = time.perf_counter() + timeout
+        self.timeout = timeout
+
+    @property
+    def version(self) -> int:
+        return self.entry.version or 0
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.perf_counter(), 1e-3)
+
+    async def run(self, work: Awaitable[T]) -> T:
+        """Await `work` within what is left of the deadline (504 past it); drop it if the client disconnects."""
+        return await guarded(self.request, work, self.remaining())
+
+    async def images(self) -> tuple[list[str], np.ndarray]:
+        """The uploaded images' names and their rows, each prepared by the runtime's `preprocess`."""
+        s = self.settings
+        with self.engine.announce():  # a forming batch waits for these rows
+            images = await uploaded_images(self.request, s.max_upload_bytes, s.max_images_per_request)
+            rows = await decode_images(images, s.max_image_pixels, self.runtime.preprocess)
+        return [name for name, _ in images], rows
+
+    async def stream(self, events: AsyncIterator[str], on_error: Callable[[Exception], str]) -> AsyncIterator[str]:
+        """`events` holding an admission slot from its first item to its last, each item within the deadline.
+
+        The status line is sent before the first event, so an error afterwards (the deadline included) ends
+        the stream with `on_error(exc)`; a client that leaves cancels the stream and so its work."""
+        admission = self.engine.admission
+        admission.acquire()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.remaining()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):  # a timer, not a task, per item
+                        item = await anext(events)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    yield on_error(DeadlineExceeded(f"the stream did not finish within its deadline of "
+                                                    f"{self.timeout:g} s; its work was dropped"))  # fmt: skip
+                    return
+                except Exception as exc:
+                    yield on_error(exc)
+                    return
+                yield item
+        finally:
+            await events.aclose()
+            admission.release()
+
+
+class ModelCalls:
+    """The dependency behind every typed route: finds the model and admits the request to it."""
+
+    def __init__(self, request: Request, repository: RepositoryDep, settings: SettingsDep) -> None:
+        self.request, self.repository, self.settings = request, repository, settings
+
+    def resolve(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
+        """The served model (by name, or the task's default), checked to be a `runtime`; 4xx/503 if not."""
+        entry = self.repository.serving(runtime.task, model, version)
+        self.request.state.model = entry.name
+        served = entry.runtime
+        if not isinstance(served, runtime):  # a manifest's own runtime that does not extend the task's
+            raise ModelNotReady(f"model {entry.name!r} is served by {type(served).__name__}, not {runtime.__name__}")
+        timeout = deadline_seconds(self.request, self.settings.request_timeout_s)
+        return ModelCall(self.request, entry, served, self.settings, timeout)
+
+    @contextlib.asynccontextmanager
+    async def admit(self, runtime: type[R], model: str | None, version: int | None) -> AsyncIterator[ModelCall[R]]:
+        """`resolve`, then hold an admission slot (429 when the model's queue is full) until the block ends."""
+        call = self.resolve(runtime, model, version)
+        with call.engine.admission.slot():
+            yield call
+
+    def open_stream(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
+        """`resolve`, and 429 now when the queue is full; the slot itself is taken when the stream starts."""
+        call = self.resolve(runtime, model, version)
+        call.engine.admission.check()
+        return call
+
+
+CallsDep = Annotated[ModelCalls, Depends()]

@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from core.errors import InputError
+
 log = logging.getLogger("dlserve")
 
 
@@ -117,6 +119,10 @@ def install_handlers(app: FastAPI) -> None:
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
         return error_response(request, exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(InputError)
+    async def _input_error(request: Request, exc: InputError) -> JSONResponse:
+        return error_response(request, 422, InvalidInput.code, exc.message)  # the shared code's own 422
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -20,26 +20,16 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from service.engine.engines import Engine, make_engine
+from core.manifest import Manifest
+from service.engine.engines import Engine
 from service.errors import BadRequest, InvalidInput, ModelNotFound, ModelNotReady
-from service.manifest import Manifest
 from service.metrics import Metrics
-from service.runtimes.base import ModelRuntime
-from service.runtimes.captioner import CaptionerRuntime
-from service.runtimes.classifier import ClassifierRuntime
-from service.runtimes.generator import GeneratorRuntime
-from service.runtimes.translator import TranslatorRuntime
+from service.runtimes.base import ModelRuntime, runtime_class
 from service.settings import Settings
 
 log = logging.getLogger("dlserve")
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-RUNTIMES: dict[str, type[ModelRuntime]] = {
-    "caption": CaptionerRuntime,
-    "classify": ClassifierRuntime,
-    "generate": GeneratorRuntime,
-    "translate": TranslatorRuntime,
-}
 
 
 class Status(StrEnum):
@@ -104,15 +94,9 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 class ModelRepository:
-    def __init__(
-        self,
-        settings: Settings,
-        runtimes: dict[str, type[ModelRuntime]] | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.runtimes = RUNTIMES if runtimes is None else runtimes
         self.entries: dict[str, ModelEntry] = {}
         self.loaded = threading.Event()
         self._load_lock = threading.Lock()  # one load at a time: startup and requested loads never overlap
@@ -156,12 +140,10 @@ class ModelRepository:
         manifest = read_manifest(version_dir)
         if manifest.name != name:
             raise ValueError(f"manifest names model {manifest.name!r} but its folder is {name!r}")
-        runtime_cls = self.runtimes.get(manifest.task)
-        if runtime_cls is None:
-            raise ValueError(f"task {manifest.task!r} is not served; served tasks: {sorted(self.runtimes)}")
+        runtime_cls = runtime_class(manifest)
         runtime = runtime_cls(manifest, version_dir, self.settings.providers, self.settings.intra_op_threads)
         runtime.warm_up()  # representative shapes, before the model counts as ready
-        engine = make_engine(name, runtime, self.settings, self.metrics)
+        engine = Engine(name, runtime, self.settings, self.metrics)
         return Loaded(int(version_dir.name), manifest, runtime, engine, time.perf_counter() - started)
 
     def load(self, entry: ModelEntry) -> None:
@@ -299,23 +281,37 @@ class ModelRepository:
             if entry.engine is not None:
                 await entry.engine.stop()
 
-    def runtime(self, name: str | None, task: str, version: int | None = None) -> tuple[ModelEntry, ModelRuntime]:
-        """The ready runtime serving `name` (default: the only/first model of `task`) or a 4xx/503.
+    def default_name(self, task: str) -> str:
+        """The model a request for `task` gets when it names none: DLSERVE_DEFAULT_MODELS, else the one whose
+        manifest says `"default": true`, else the only model of that task."""
+        names = self.names_for(task)
+        if task in self.settings.default_models:
+            return self.settings.default_models[task]
+        if not names:
+            raise ModelNotFound(f"no {task} model in the repository; available models: {sorted(self.entries)}")
+        flagged = [n for n in names if (m := self.entries[n].manifest) is not None and m.default]
+        if len(flagged) == 1:
+            return flagged[0]
+        if len(names) == 1:
+            return names[0]
+        raise InvalidInput(
+            f"{len(names)} {task} models are served and {len(flagged) or 'none'} of them is marked default: "
+            f"name one with `model` ({names}), or set DLSERVE_DEFAULT_MODELS={task}=<name>"
+        )
+
+    def serving(self, task: str, name: str | None, version: int | None = None) -> ModelEntry:
+        """The ready entry serving `name` (default: `default_name(task)`) or a 4xx/503 saying why not.
 
         `version`, when given, must be the version being served (404 otherwise)."""
-        if name is None:
-            candidates = self.names_for(task)
-            if not candidates:
-                raise ModelNotFound(f"no {task} model in the repository; available models: {sorted(self.entries)}")
-            name = candidates[0]
+        name = name or self.default_name(task)
         entry = self.get(name)
         if entry.manifest is not None and entry.manifest.task != task:
             raise InvalidInput(
                 f"model {name!r} is a {entry.manifest.task} model, not {task}; {task} models: {self.names_for(task)}"
             )
-        if entry.status != Status.ready or entry.runtime is None:
+        if entry.status != Status.ready or entry.runtime is None or entry.engine is None:
             detail = f": {entry.reason}" if entry.reason else ""
             raise ModelNotReady(f"model {name!r} is {entry.status.value}{detail}")
         if version is not None and version != entry.version:
             raise ModelNotFound(f"model {name!r} version {version} is not served; it serves version {entry.version}")
-        return entry, entry.runtime
+        return entry

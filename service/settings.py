@@ -15,6 +15,7 @@ PAGE_PATHS = ("/", "/static/app.js", "/static/style.css")  # the playground page
 ALWAYS_KEYED_PREFIX = "/v2/repository"  # load/unload change what is served: never open while keys are set
 
 CommaList = Annotated[list[str], NoDecode]  # DLSERVE_X=a,b,c (not JSON)
+CommaDict = Annotated[dict[str, str], NoDecode]  # DLSERVE_X=a=1,b=2
 
 
 class Settings(BaseSettings):
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     max_decoder_rows: int = Field(512, gt=0, description="rows (sequences, beams) per decoder step call")
     max_queue: int = Field(256, gt=0, description="requests queued or running per model; beyond: 429")
     request_timeout_s: float = Field(30.0, gt=0, description="default deadline; X-Request-Timeout overrides")
+    default_models: CommaDict = Field(
+        default_factory=dict,
+        description="task=model pairs (classify=lenet5-mnist,...): the model a request gets when it names none; "
+        'unset tasks take the model whose manifest says "default": true, or their only model',
+    )
     readiness: Literal["all", "any"] = Field(
         "all", description="/readyz is 200 when all (or any) discovered models are ready"
     )
@@ -86,6 +92,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("default_models", mode="before")
+    @classmethod
+    def split_pairs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            task, sep, name = (x.strip() for x in part.partition("="))
+            if not sep or not task or not name:
+                raise ValueError(f"{part!r} is not task=model (e.g. classify=lenet5-mnist)")
+            pairs[task] = name
+        return pairs
 
     @field_validator("auth_open_paths")
     @classmethod

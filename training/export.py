@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from core.checksums import file_sha256
 from training.curves import stages_of, write_curves
 from training.paths import REPO_ROOT
 
@@ -79,10 +79,6 @@ def assert_parity(
     return diff
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def code_commit() -> str:
     """The git commit the artifact was built from, marked `-dirty` when the tree had changes."""
     try:
@@ -120,7 +116,7 @@ def io_spec(session: ort.InferenceSession) -> dict[str, list[dict[str, Any]]]:
 
 
 def graph_entry(path: Path) -> dict[str, Any]:
-    return {"file": path.name, "sha256": sha256(path), **io_spec(cpu_session(path))}
+    return {"file": path.name, "sha256": file_sha256(path), **io_spec(cpu_session(path))}
 
 
 def reference_pair(session: ort.InferenceSession, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -1,23 +1,29 @@
-"""One engine per loaded model: how its requests reach onnxruntime (batched or not), and its admission."""
+"""One engine per loaded model: how its requests reach onnxruntime, and its admission.
+
+What the engine does follows from what the runtime declares (service/runtimes/spec.py): a `batch_call` gets a
+dynamic batcher, a `step_spec` gets a step scheduler with its state keeper and per-step reducer; the engine
+knows no model family.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from typing import Any
 
 import numpy as np
 
-from service.decoding.sampling import StepSampler
-from service.decoding.top_k import StepTopK, TopK
+from core.decoding.sampling import StepSampler
+from core.decoding.top_k import StepTopK, TopK
 from service.engine.admission import Admission
-from service.engine.batcher import DynamicBatcher
-from service.engine.scheduler import Axes, StepJob, StepScheduler
+from service.engine.batcher import DynamicBatcher, Rows
+from service.engine.scheduler import Reducer, StepJob, StepScheduler
 from service.engine.state import BoundState, HostState, StateKeeper
 from service.metrics import Metrics
-from service.runtimes import captioner, generator, translator
 from service.runtimes.base import ModelRuntime
-from service.runtimes.classifier import ClassifierRuntime
 from service.runtimes.sessions import CUDA, primary_provider
+from service.runtimes.spec import Axes, StepSpec
 from service.settings import Settings
 
 
@@ -28,63 +34,36 @@ class Engine:
         batching = runtime.manifest.batching
         self.max_batch_size = settings.max_batch_size or batching.max_batch_size
         self.max_delay_ms = batching.max_delay_ms if settings.max_delay_ms is None else settings.max_delay_ms
+        self.kind = runtime.engine_kind()
+        self.batcher: DynamicBatcher | None = None
+        self.scheduler: StepScheduler | None = None
+        if runtime.batch_call is not None:
+            self._batch_fn = getattr(runtime, runtime.batch_call)
+            if settings.batching:
+                observe = metrics.observe_batch(name)
+                self.batcher = DynamicBatcher(self._batch_fn, self.max_batch_size, self.max_delay_ms, observe)
+        if runtime.step_spec is not None:
+            self.scheduler = self._scheduler(runtime.step_spec)
 
-    async def stop(self) -> None:
-        return None
-
-
-class ClassifierEngine(Engine):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        assert isinstance(self.runtime, ClassifierRuntime)
-        self.batcher = None
-        if self.settings.batching:
-            observe = self.metrics.observe_batch(self.name)
-            self.batcher = DynamicBatcher(self.runtime.predict, self.max_batch_size, self.max_delay_ms, observe)
-
-    async def predict(self, rows: np.ndarray) -> np.ndarray:
-        if self.batcher is not None:
-            return await self.batcher.submit(rows)
-        started = time.perf_counter()
-        out = await asyncio.to_thread(self.runtime.predict, rows)
-        self.metrics.observe_batch(self.name)(len(rows), 0.0, time.perf_counter() - started)
-        return out
-
-    async def stop(self) -> None:
-        if self.batcher is not None:
-            await self.batcher.stop()
-
-
-class DecoderEngine(Engine):
-    """Continuous batching: all jobs of this model advance together, one decoder-step call per iteration."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        rt = self.runtime
-        module = {
-            generator.GeneratorRuntime: generator,
-            translator.TranslatorRuntime: translator,
-            captioner.CaptionerRuntime: captioner,
-        }[type(rt)]
-        axes = {k: module.STEP_INPUTS[k].batch for k in module.STATE}
+    def _scheduler(self, spec: StepSpec) -> StepScheduler:
         keeper: StateKeeper
-        step = rt.sessions[module.STEP_GRAPH]
-        if self.settings.device_state == "true" or (
-            self.settings.device_state == "auto" and primary_provider(step) == CUDA
-        ):
-            keeper = BoundState(step, module.STATE, axes)
+        step = self.runtime.sessions[spec.graph]
+        device = self.settings.device_state
+        if device == "true" or (device == "auto" and primary_provider(step) == CUDA):
+            keeper = BoundState(step, spec.state, spec.state_axes)
         else:
-            keeper = HostState(rt.step_feeds, module.STATE, axes)  # type: ignore[attr-defined]
-        outputs, reduce = module.STEP_OUTPUTS, None
-        if (scored := getattr(module, "TOP_K", None)) is not None:
-            reduce = StepTopK(scored, TopK(self.settings.intra_op_threads))
-        elif (scored := getattr(module, "SAMPLE", None)) is not None:
-            reduce = StepSampler(scored)
-        if reduce is not None:
-            outputs = {k: a for k, a in outputs.items() if k != scored} | {k: Axes(0) for k in reduce.outputs}
-        self.scheduler = StepScheduler(
+            keeper = HostState(self.runtime.run_step, spec.state, spec.state_axes)
+        reduce: Reducer | None = None
+        outputs = spec.outputs
+        if spec.reduce == "top_k":
+            reduce = StepTopK(spec.scored, TopK(self.settings.intra_op_threads))
+        elif spec.reduce == "sample":
+            reduce = StepSampler(spec.scored)
+        if reduce is not None:  # the jobs get the reducer's outputs instead of the scored one
+            outputs = {k: a for k, a in outputs.items() if k != spec.scored} | {k: Axes(0) for k in reduce.outputs}
+        return StepScheduler(
             keeper,
-            module.STEP_INPUTS,
+            spec.inputs,
             outputs,
             max_rows=self.settings.max_decoder_rows,
             max_jobs=None if self.settings.batching else 1,
@@ -92,46 +71,27 @@ class DecoderEngine(Engine):
             reduce=reduce,
         )
 
-    async def run(self, job: StepJob) -> None:
-        await self.scheduler.run(job)
+    def announce(self) -> contextlib.AbstractContextManager[Any]:
+        """Held while a request preprocesses: the batcher waits for rows it knows are coming."""
+        return self.batcher.announce() if self.batcher is not None else contextlib.nullcontext()
 
-    async def stop(self) -> None:
-        await self.scheduler.stop()
-
-
-class CaptionerEngine(DecoderEngine):
-    """The photo encoder is dynamically batched across requests; the decoder steps are continuously batched."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        rt = self.runtime
-        assert isinstance(rt, captioner.CaptionerRuntime)
-        self.batcher = None
-        if self.settings.batching:
-            observe = self.metrics.observe_batch(self.name)
-            self.batcher = DynamicBatcher(rt.encode, self.max_batch_size, self.max_delay_ms, observe)
-
-    async def encode(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        rt = self.runtime
-        assert isinstance(rt, captioner.CaptionerRuntime)
+    async def batch(self, rows: np.ndarray) -> Rows:
+        """The runtime's `batch_call` on these rows, merged with other requests' rows when batching is on."""
         if self.batcher is not None:
-            out = await self.batcher.submit(rows)
-            assert isinstance(out, dict)
-            return out
+            return await self.batcher.submit(rows)
         started = time.perf_counter()
-        out = await asyncio.to_thread(rt.encode, rows)
+        out = await asyncio.to_thread(self._batch_fn, rows)
         self.metrics.observe_batch(self.name)(len(rows), 0.0, time.perf_counter() - started)
         return out
+
+    async def run(self, job: StepJob) -> None:
+        """Advance a decoder job to its end with the other requests' jobs."""
+        if self.scheduler is None:
+            raise TypeError(f"model {self.name!r} declares no decoder step")
+        await self.scheduler.run(job)
 
     async def stop(self) -> None:
         if self.batcher is not None:
             await self.batcher.stop()
-        await super().stop()
-
-
-def make_engine(name: str, runtime: ModelRuntime, settings: Settings, metrics: Metrics) -> Engine:
-    if isinstance(runtime, ClassifierRuntime):
-        return ClassifierEngine(name, runtime, settings, metrics)
-    if isinstance(runtime, captioner.CaptionerRuntime):
-        return CaptionerEngine(name, runtime, settings, metrics)
-    return DecoderEngine(name, runtime, settings, metrics)
+        if self.scheduler is not None:
+            await self.scheduler.stop()

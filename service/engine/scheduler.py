@@ -13,7 +13,7 @@ A job gives its initial state in its first `feeds()`; after each step it says wh
 appends the rows of joining jobs before the next step.
 
 An optional reducer runs in the worker thread right after each step, before the jobs get their rows: beam
-searches get each row's best tokens (`service/decoding/top_k.py`) instead of log-probs over the vocabulary.
+searches get each row's best tokens (`core/decoding/top_k.py`) instead of log-probs over the vocabulary.
 """
 
 from __future__ import annotations
@@ -29,14 +29,9 @@ import numpy as np
 
 from service.engine.state import State, StateKeeper
 from service.engine.worker import BackgroundLoop
+from service.runtimes.spec import Axes
 
 log = logging.getLogger("dlserve")
-
-
-@dataclass(frozen=True)
-class Axes:
-    batch: int = 0
-    pad: int | None = None  # an axis whose length differs between jobs (padded with zeros to the longest)
 
 
 class StepJob(Protocol):

@@ -21,10 +21,11 @@ from typing import Any, Protocol
 import numpy as np
 import onnxruntime as ort
 
+import core.graphs
 from service.runtimes.sessions import CUDA, primary_provider
 
 State = dict[str, Any]  # state input name -> (.., rows, ..) tensor: np.ndarray or ort.OrtValue
-GRAPHS = Path(__file__).resolve().parent.parent / "runtimes"
+GRAPHS = Path(core.graphs.__file__).resolve().parent
 
 
 class StateKeeper(Protocol):

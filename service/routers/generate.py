@@ -11,16 +11,14 @@ import threading
 import time
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.decoding.sampling import SamplingParams
-from service.dependencies import RepositoryDep, SettingsDep
-from service.engine.engines import DecoderEngine
-from service.engine.lifecycle import deadline_seconds, guarded
+from core.decoding.sampling import SamplingParams
+from service.dependencies import CallsDep, MetricsDep, ModelCall
+from service.errors import ServiceError
 from service.metrics import Metrics
-from service.repository import ModelEntry
 from service.runtimes.generator import Finish, GenerationRequest, GeneratorRuntime
 from service.schemas.common import ErrorResponse
 from service.schemas.generate import GenerateRequest, GenerateResponse
@@ -39,8 +37,8 @@ def sse(data: object, event: str | None = None) -> str:
 class Generation:
     """One request's generation driven by the model's scheduler; pieces arrive on an asyncio queue."""
 
-    def __init__(self, entry: ModelEntry, req: GenerationRequest, metrics: Metrics) -> None:
-        self.entry, self.req, self.metrics = entry, req, metrics
+    def __init__(self, call: ModelCall[GeneratorRuntime], req: GenerationRequest, metrics: Metrics) -> None:
+        self.call, self.entry, self.req, self.metrics = call, call.entry, req, metrics
         self.queue: asyncio.Queue[str | Finish | BaseException] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
@@ -54,8 +52,7 @@ class Generation:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     async def drive(self) -> None:
-        runtime, engine = self.entry.runtime, self.entry.engine
-        assert isinstance(runtime, GeneratorRuntime) and isinstance(engine, DecoderEngine)
+        runtime, engine = self.call.runtime, self.call.engine
         job = await run_in_threadpool(runtime.start, self.req, self.emit)
         try:
             await engine.run(job)
@@ -95,8 +92,6 @@ class Generation:
 
 
 async def stream_events(gen: Generation, seed: int) -> AsyncIterator[str]:
-    # The slot is taken here, not in the handler: a stream that never starts must not hold one.
-    gen.entry.engine.admission.acquire()
     driver = asyncio.ensure_future(gen.drive())
     try:
         async for item in gen.items():
@@ -106,23 +101,22 @@ async def stream_events(gen: Generation, seed: int) -> AsyncIterator[str]:
             else:
                 yield sse({"text": item})
         yield sse("[DONE]")
-    except Exception as e:  # the status line is already sent: report the error in the stream
-        log.exception("generation failed mid-stream")
-        yield sse({"error": "internal_error", "detail": f"generation failed: {type(e).__name__}"}, event="error")
     finally:
-        driver.cancel()  # a disconnect cancels this generator: the job leaves before its next step
+        driver.cancel()  # a disconnect or the deadline ends this generator: the job leaves before its next step
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await driver
-        gen.entry.engine.admission.release()
+
+
+def error_event(exc: Exception) -> str:
+    """The status line is already sent: an error ends the stream with an `error` event."""
+    if isinstance(exc, ServiceError):
+        return sse({"error": exc.code, "detail": exc.message}, event="error")
+    log.error("generation failed mid-stream", exc_info=exc)
+    return sse({"error": "internal_error", "detail": f"generation failed: {type(exc).__name__}"}, event="error")
 
 
 @router.post("/generate", response_model=GenerateResponse, responses={**ERRORS, **SSE_DOC})
-async def generate(body: GenerateRequest, request: Request, repository: RepositoryDep, settings: SettingsDep):
-    entry, runtime = repository.runtime(body.model, "generate", body.version)
-    assert isinstance(runtime, GeneratorRuntime) and isinstance(entry.engine, DecoderEngine)
-    request.state.model = entry.name
-    runtime.encode(body.prompt)  # 422 for characters outside the vocabulary, before any response starts
-    timeout = deadline_seconds(request, settings.request_timeout_s)
+async def generate(body: GenerateRequest, calls: CallsDep, metrics: MetricsDep):
     seed = secrets.randbits(63) if body.seed is None else body.seed
     req = GenerationRequest(
         prompt=body.prompt,
@@ -131,19 +125,16 @@ async def generate(body: GenerateRequest, request: Request, repository: Reposito
         seed=seed,
         stop=tuple(body.stop),
     )
-    metrics: Metrics = request.app.state.metrics
-    gen = Generation(entry, req, metrics)
-    admission = entry.engine.admission
     if body.stream:
-        admission.check()  # 429 before the stream starts
-        return StreamingResponse(
-            stream_events(gen, seed),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    with admission.slot():
-        text, finish = await guarded(request, gen.collect(), timeout)
+        call = calls.open_stream(GeneratorRuntime, body.model, body.version)  # 429 before the stream starts
+        call.runtime.encode(body.prompt)  # 422 for characters outside the vocabulary, before any response
+        events = call.stream(stream_events(Generation(call, req, metrics), seed), error_event)
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    async with calls.admit(GeneratorRuntime, body.model, body.version) as call:
+        call.runtime.encode(body.prompt)
+        text, finish = await call.run(Generation(call, req, metrics).collect())
     return GenerateResponse(
-        model=entry.name, version=entry.version or 0, text=text, tokens=finish.tokens,
+        model=call.entry.name, version=call.version, text=text, tokens=finish.tokens,
         finish_reason=finish.reason, seed=seed,
     )  # fmt: skip

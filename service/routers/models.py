@@ -5,15 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.dependencies import RepositoryDep
-from service.repository import ModelEntry
-from service.runtimes.generator import GeneratorRuntime
+from service.errors import ServiceError
+from service.repository import ModelEntry, ModelRepository
 from service.schemas.common import ErrorResponse
 from service.schemas.models import ModelInfo, ModelList
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-def model_info(entry: ModelEntry) -> ModelInfo:
+def model_info(entry: ModelEntry, default: bool = False) -> ModelInfo:
     m = entry.manifest
     return ModelInfo(
         name=entry.name,
@@ -25,22 +25,27 @@ def model_info(entry: ModelEntry) -> ModelInfo:
         description=m.description if m else None,
         metrics=m.metrics if m else {},
         graphs=sorted(m.graphs) if m else [],
-        activity=activity(entry),
+        default=default,
+        engine=entry.engine.kind if entry.engine else None,
+        activity=entry.runtime.activity() if entry.runtime else None,
     )
 
 
-def activity(entry: ModelEntry) -> dict[str, int] | None:
-    rt = entry.runtime
-    if isinstance(rt, GeneratorRuntime):
-        return {"active_generations": rt.stats.active, "generated_tokens": rt.stats.steps}
-    return None
+def is_default(repository: ModelRepository, entry: ModelEntry) -> bool:
+    if entry.manifest is None:
+        return False
+    try:
+        return repository.default_name(entry.manifest.task) == entry.name
+    except ServiceError:  # no model, or several and none marked: no default to show
+        return False
 
 
 @router.get("", response_model=ModelList)
 def list_models(repository: RepositoryDep) -> ModelList:
-    return ModelList(models=[model_info(e) for e in list(repository.entries.values())])
+    return ModelList(models=[model_info(e, is_default(repository, e)) for e in list(repository.entries.values())])
 
 
 @router.get("/{name}", response_model=ModelInfo, responses={404: {"model": ErrorResponse}})
 def get_model(name: str, repository: RepositoryDep) -> ModelInfo:
-    return model_info(repository.get(name))
+    entry = repository.get(name)
+    return model_info(entry, is_default(repository, entry))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from service.dependencies import RepositoryDep, SettingsDep
-from service.engine.engines import DecoderEngine
-from service.engine.lifecycle import deadline_seconds, guarded
+from service.dependencies import CallsDep, RepositoryDep
 from service.errors import InvalidInput
 from service.repository import ModelRepository
 from service.runtimes.translator import Translation, TranslatorRuntime
@@ -40,24 +38,19 @@ def to_schema(t: Translation, with_attention: bool) -> TranslationOut:
 
 
 @router.post("/translate", response_model=TranslateResponse, responses=ERRORS)
-async def translate(
-    body: TranslateRequest, request: Request, repository: RepositoryDep, settings: SettingsDep
-) -> TranslateResponse:
+async def translate(body: TranslateRequest, calls: CallsDep, repository: RepositoryDep) -> TranslateResponse:
     name = body.model or model_for_pair(repository, body.source, body.target)
-    entry, runtime = repository.runtime(name, "translate", body.version)
-    assert isinstance(runtime, TranslatorRuntime) and isinstance(entry.engine, DecoderEngine)
-    request.state.model = entry.name
-    if (runtime.source, runtime.target) != (body.source, body.target):
-        raise InvalidInput(
-            f"model {name!r} translates {runtime.source}-{runtime.target}, not {body.source}-{body.target}"
-        )
-    timeout = deadline_seconds(request, settings.request_timeout_s)
-    with entry.engine.admission.slot():
-        encoded = await run_in_threadpool(runtime.encode, body.all_texts())
+    async with calls.admit(TranslatorRuntime, name, body.version) as call:
+        runtime = call.runtime
+        if (runtime.source, runtime.target) != (body.source, body.target):
+            raise InvalidInput(
+                f"model {name!r} translates {runtime.source}-{runtime.target}, not {body.source}-{body.target}"
+            )
+        encoded = await call.run(run_in_threadpool(runtime.encode, body.all_texts()))
         job = runtime.job(encoded, body.beam_size or runtime.default_beam, body.max_length, body.return_attention)
-        await guarded(request, entry.engine.run(job), timeout)
+        await call.run(call.engine.run(job))
     return TranslateResponse(
-        model=entry.name,
-        version=entry.version or 0,
+        model=call.entry.name,
+        version=call.version,
         translations=[to_schema(t, body.return_attention) for t in runtime.results(job, body.return_attention)],
     )

@@ -9,17 +9,19 @@ import numpy as np
 from PIL import Image
 from tokenizers import Tokenizer
 
-from service.decoding.beam import BeamJob, BeamSearch, Hypothesis
-from service.engine.scheduler import Axes
-from service.preprocessing.photos import photo_tensor
+from core.decoding.beam import BeamJob, BeamSearch, Hypothesis
 from service.runtimes.base import ArtifactError, ModelRuntime
+from service.runtimes.spec import Axes, StepSpec
 
 ENCODER_OUTPUTS = ("regions", "keys", "state")
-STEP_INPUTS = {"tokens": Axes(0), "state": Axes(0), "regions": Axes(0), "keys": Axes(0)}
-STATE = {"state": "state_out"}  # kept by the engine between steps
-STEP_GRAPH = "decoder_step"
-STEP_OUTPUTS = {"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0)}
-TOP_K = "log_probs"  # the engine hands the beam search each row's best tokens of this output (TopK)
+STEP = StepSpec(
+    graph="decoder_step",
+    inputs={"tokens": Axes(0), "state": Axes(0), "regions": Axes(0), "keys": Axes(0)},
+    outputs={"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0)},
+    state={"state": "state_out"},
+    scored="log_probs",
+    reduce="top_k",
+)
 
 
 @dataclass(frozen=True)
@@ -50,34 +52,28 @@ class CaptionJob(BeamJob):
 
 class CaptionerRuntime(ModelRuntime):
     task = "caption"
+    batch_call = "encode"  # photos from different requests share one encoder call
+    step_spec = STEP
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         m = self.manifest
-        pre = m.preprocessing or {}
-        if pre.get("kind") != "photo" or not m.tokenizer or not m.special_tokens:
-            raise ArtifactError("a caption manifest needs preprocessing.kind 'photo', a tokenizer and special_tokens")
+        if m.preprocessing is None or not m.tokenizer or not m.special_tokens:
+            raise ArtifactError("a caption manifest needs a preprocessing recipe, a tokenizer and special_tokens")
         if set(m.graphs) != {"encoder", "decoder_step"}:
             raise ArtifactError("a caption model needs the graphs 'encoder' and 'decoder_step'")
-        self.resize, self.crop = int(pre["resize"]), int(pre["crop"])
-        self.mean, self.std = list(pre["mean"]), list(pre["std"])
+        self.recipe = m.preprocessing
         self.tokenizer = Tokenizer.from_file(str(self.folder / m.tokenizer))
         self.special = m.special_tokens
         self.default_beam = int(m.decoding.get("beam_size", 3))
         self.alpha = float(m.decoding.get("alpha", 1.0))
         self.max_length = int(m.decoding.get("max_length", 20))
-        # The attention-free variant's step graph has no `keys` input (the exporter drops unused inputs).
-        self.step_inputs = {i.name for i in self.sessions["decoder_step"].get_inputs()}
 
     def warm_up(self) -> None:
         rng = np.random.default_rng(0)
         for n in (1, 4):
             photos = [Image.fromarray(rng.integers(0, 256, (96, 160, 3), dtype=np.uint8)) for _ in range(n)]
-            self.caption(np.stack([self.preprocess(p) for p in photos]), self.default_beam, None, 2)
-
-    def preprocess(self, image: Image.Image, name: str = "") -> np.ndarray:
-        """One decoded photo -> (3, crop, crop) float32 (`name`, for errors, is not needed: any photo works)."""
-        return photo_tensor(image, self.resize, self.crop, self.mean, self.std)
+            self.caption(np.stack([self.preprocess(p, "warm-up") for p in photos]), self.default_beam, None, 2)
 
     def encode(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """(B, 3, crop, crop) -> regions (B, L, D), keys (B, L, A), state (B, 2H)."""
@@ -89,11 +85,6 @@ class CaptionerRuntime(ModelRuntime):
         limits = [max_length or self.max_length] * n
         sp = self.special
         return CaptionJob(encoded, BeamSearch(encoded["state"], sp.bos, sp.eos, beam_size, limits, self.alpha, True))
-
-    def step_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feeds = {k: v for k, v in feeds.items() if k in self.step_inputs}
-        outs = self.sessions["decoder_step"].run(list(STEP_OUTPUTS), feeds)
-        return dict(zip(STEP_OUTPUTS, outs, strict=True))
 
     def _caption(self, h: Hypothesis) -> Caption:
         words = [self.tokenizer.id_to_token(i) for i in h.tokens]
@@ -115,5 +106,5 @@ class CaptionerRuntime(ModelRuntime):
         """Unbatched: encode, then run the beam search to the end with direct decoder calls."""
         job = self.job(self.encode(batch), beam_size, max_length)
         while not job.done:
-            job.update(self.step_feeds(job.feeds()))
+            job.update(self.run_step(job.feeds()))
         return self.results(job, alternatives)

@@ -1,15 +1,12 @@
-"""Image classifier runtime: decoded digit images -> normalized batch -> ONNX -> top-k labels."""
+"""Image classifier runtime: decoded images -> the manifest's recipe -> ONNX -> top-k labels."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
-from service.decoding.sampling import softmax
-from service.preprocessing.digits import mnist_digit
-from service.preprocessing.images import to_grayscale
+from core.decoding.sampling import softmax
 from service.runtimes.base import ArtifactError, ModelRuntime
 
 
@@ -22,29 +19,26 @@ class Prediction:
 
 class ClassifierRuntime(ModelRuntime):
     task = "classify"
+    batch_call = "predict"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        pre, labels = self.manifest.preprocessing, self.manifest.labels
-        if not pre or pre.get("kind") != "mnist-digit" or not labels:
-            raise ArtifactError("a classify manifest needs preprocessing.kind 'mnist-digit' and labels")
-        self.size, self.fit = int(pre["input_size"]), int(pre["fit_size"])
-        self.mean, self.std = float(pre["mean"]), float(pre["std"])
-        self.labels = labels
+        recipe, labels = self.manifest.preprocessing, self.manifest.labels
+        if recipe is None or not labels or "model" not in self.manifest.graphs:
+            raise ArtifactError("a classify manifest needs a preprocessing recipe, labels and a 'model' graph")
+        self.recipe, self.labels = recipe, labels
         graph = self.manifest.graphs["model"]
         self.input_name, self.output_name = graph.inputs[0].name, graph.outputs[0].name
+        width = graph.outputs[0].shape[-1]
+        if width > 0 and width != len(labels):
+            raise ArtifactError(f"the model has {width} outputs but the manifest lists {len(labels)} labels")
 
     def warm_up(self) -> None:
         for batch in (1, int(self.manifest.batching.max_batch_size)):
-            self.predict(np.zeros((batch, 1, self.size, self.size), np.float32))
-
-    def preprocess(self, image: Image.Image, name: str) -> np.ndarray:
-        """One decoded image -> (1, size, size) float32, normalized as in training."""
-        digit = mnist_digit(to_grayscale(image), name, self.size, self.fit)
-        return ((digit - self.mean) / self.std)[None]
+            self.predict(np.zeros((batch, *self.recipe.shape), np.float32))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(B, 1, size, size) -> (B, classes) probabilities."""
+        """(B, *recipe shape) -> (B, classes) probabilities."""
         (logits,) = self.sessions["model"].run([self.output_name], {self.input_name: batch.astype(np.float32)})
         return softmax(logits)
 

@@ -8,18 +8,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.decoding.sampling import SamplingParams, sample
-from service.decoding.stops import StopMatcher
-from service.engine.scheduler import Axes
+from core.decoding.sampling import SamplingParams, sample
+from core.decoding.stops import StopMatcher
 from service.errors import InvalidInput
 from service.runtimes.base import ArtifactError, ModelRuntime
+from service.runtimes.spec import Axes, StepSpec
 
 State = tuple[np.ndarray, np.ndarray]  # h, c: (L, B, H) each
-STEP_INPUTS = {"tokens": Axes(0), "h": Axes(1), "c": Axes(1)}
-STEP_OUTPUTS = {"logits": Axes(0), "h_out": Axes(1), "c_out": Axes(1)}
-STATE = {"h": "h_out", "c": "c_out"}  # kept by the engine between steps
-STEP_GRAPH = "step"
-SAMPLE = "logits"  # the engine samples every row of this output in its worker thread (StepSampler)
+STEP = StepSpec(
+    graph="step",
+    inputs={"tokens": Axes(0), "h": Axes(1), "c": Axes(1)},  # LSTM state: (layers, rows, hidden)
+    outputs={"logits": Axes(0), "h_out": Axes(1), "c_out": Axes(1)},
+    state={"h": "h_out", "c": "c_out"},
+    scored="logits",
+    reduce="sample",
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class GenerationJob:
 
 class GeneratorRuntime(ModelRuntime):
     task = "generate"
+    step_spec = STEP
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -168,9 +172,8 @@ class GeneratorRuntime(ModelRuntime):
         logits, h, c = self.sessions["step"].run(None, {"tokens": tokens, "h": state[0], "c": state[1]})
         return logits, (h, c)
 
-    def step_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The step graph on named inputs, for the scheduler."""
-        return dict(zip(STEP_OUTPUTS, self.sessions["step"].run(list(STEP_OUTPUTS), feeds), strict=True))
+    def activity(self) -> dict[str, int]:
+        return {"active_generations": self.stats.active, "generated_tokens": self.stats.steps}
 
     def start(self, req: GenerationRequest, emit: Callable[[str | Finish], None]) -> GenerationJob:
         """A job with the prompt prefilled and its first character sampled (runs the prefill graph)."""
@@ -192,6 +195,6 @@ class GeneratorRuntime(ModelRuntime):
                 out.clear()
                 if job.done:
                     return
-                job.update(self.step_feeds(job.feeds()))
+                job.update(self.run_step(job.feeds()))
         finally:
             job.close()

@@ -7,16 +7,20 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
-from service.decoding.beam import BeamJob, BeamSearch
-from service.engine.scheduler import Axes
+from core.decoding.beam import BeamJob, BeamSearch
 from service.runtimes.base import ArtifactError, ModelRuntime
+from service.runtimes.spec import Axes, StepSpec
 
 MAX_SOURCE_TOKENS = 200
-STEP_INPUTS = {"tokens": Axes(0), "state": Axes(0), "memory": Axes(0, 1), "keys": Axes(0, 1), "mask": Axes(0, 1)}
-STATE = {"state": "state_out"}  # kept by the engine between steps
-STEP_GRAPH = "decoder_step"
-STEP_OUTPUTS = {"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0, 1)}
-TOP_K = "log_probs"  # the engine hands the beam search each row's best tokens of this output (TopK)
+# Source-length axes (memory, keys, mask, attention) differ between requests: padded, and masked out.
+STEP = StepSpec(
+    graph="decoder_step",
+    inputs={"tokens": Axes(0), "state": Axes(0), "memory": Axes(0, 1), "keys": Axes(0, 1), "mask": Axes(0, 1)},
+    outputs={"log_probs": Axes(0), "state_out": Axes(0), "attention": Axes(0, 1)},
+    state={"state": "state_out"},
+    scored="log_probs",
+    reduce="top_k",
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class TranslationJob(BeamJob):
 
 class TranslatorRuntime(ModelRuntime):
     task = "translate"
+    step_spec = STEP
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -88,11 +93,6 @@ class TranslatorRuntime(ModelRuntime):
         sp = self.special
         return TranslationJob(enc, BeamSearch(enc.state, sp.bos, sp.eos, beam_size, limits, self.alpha, attention))
 
-    def step_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The decoder step graph on named inputs, for the scheduler."""
-        outs = self.sessions["decoder_step"].run(list(STEP_OUTPUTS), feeds)
-        return dict(zip(STEP_OUTPUTS, outs, strict=True))
-
     def results(self, job: TranslationJob, return_attention: bool) -> list[Translation]:
         out = []
         for h, pieces, n in zip(job.search.best(), job.enc.pieces, job.enc.lengths, strict=True):
@@ -116,5 +116,5 @@ class TranslatorRuntime(ModelRuntime):
         """Unbatched: encode, then run the beam search to the end with direct decoder calls."""
         job = self.job(self.encode(texts), beam_size, max_length, return_attention)
         while not job.done:
-            job.update(self.step_feeds(job.feeds()))
+            job.update(self.run_step(job.feeds()))
         return self.results(job, return_attention)

@@ -15,6 +15,8 @@ class ModelInfo(BaseModel):
     description: str | None = None
     metrics: dict[str, float | int] = {}
     graphs: list[str] = []
+    default: bool = False  # the model this task's requests get when they name none
+    engine: str | None = None  # how requests reach the model: batch, steps, batch+steps or direct
     activity: dict[str, int] | None = None  # live counters, e.g. active generations and characters generated
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import ValidationError
 
+from core.manifest import GraphSpec
 from service.errors import BadRequest
-from service.manifest import GraphSpec
 from service.schemas.v2 import InferRequest, InferResponse, RequestInput, ResponseOutput
 from service.v2.datatypes import from_numpy, to_numpy
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import onnxruntime as ort
 
+from core.manifest import GraphSpec
 from service.errors import ModelNotFound, ModelNotReady
-from service.manifest import GraphSpec
 from service.repository import ModelEntry, ModelRepository, Status
 from service.schemas.v2 import ModelMetadata, TensorMetadata
 from service.v2.datatypes import from_numpy

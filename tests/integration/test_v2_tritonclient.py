@@ -13,8 +13,8 @@ from PIL import Image
 from tests_support import MODELS
 from tritonclient.utils import InferenceServerException
 
-from service.decoding.sampling import softmax
-from service.preprocessing.digits import mnist_digit
+from core.decoding.sampling import softmax
+from core.preprocessing.digits import mnist_digit
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.decoding.beam import beam_search
+from core.decoding.beam import beam_search
 
 BOS, EOS, A, B = 1, 2, 3, 4
 V = 5

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.errors import InvalidInput
-from service.preprocessing.digits import light_ink_on_dark, mnist_digit
-from service.preprocessing.images import to_grayscale
+from core.preprocessing.color import to_grayscale
+from core.preprocessing.digits import light_ink_on_dark, mnist_digit
+from core.errors import InputError
 
 
 def roundtrip(img: Image.Image, fmt: str = "PNG") -> Image.Image:
@@ -58,7 +58,7 @@ def test_polarity_detection():
 
 
 def test_blank_image_is_rejected_with_its_name():
-    with pytest.raises(InvalidInput, match="blank.png: the image is blank"):
+    with pytest.raises(InputError, match="blank.png: the image is blank"):
         mnist_digit(np.full((50, 50), 0.7, np.float32), "blank.png")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.decoding.sampling import SamplingParams
+from core.decoding.sampling import SamplingParams
 from service.errors import InvalidInput
 from service.repository import ModelRepository
 from service.runtimes.generator import Finish, GenerationRequest, GeneratorRuntime

@@ -42,7 +42,7 @@ def test_corrupt_onnx_fails_only_that_model(tmp_path):
     assert not repo.is_ready()  # readiness policy "all"
     assert load(tmp_path, readiness="any").is_ready()
     with pytest.raises(ModelNotReady, match="model 'bad' is failed: ArtifactError"):
-        repo.runtime("bad", "classify")
+        repo.serving("classify", "bad")
 
 
 def test_corrupt_onnx_with_a_matching_checksum_fails_in_onnxruntime(tmp_path):
@@ -87,7 +87,7 @@ def test_unknown_task_and_missing_version(tmp_path):
     (odd / "manifest.json").write_text(json.dumps(manifest))
     (tmp_path / "empty").mkdir()
     repo = load(tmp_path)
-    assert "task 'dance' is not served" in repo.get("odd").reason
+    assert "task 'dance' has no runtime; known tasks: ['caption', 'classify', 'generate', 'translate']" in repo.get("odd").reason
     assert "no numbered version folder" in repo.get("empty").reason
 
 
@@ -97,9 +97,9 @@ def test_lookup_errors_name_the_alternatives(tmp_path):
     with pytest.raises(ModelNotFound, match=r"model 'nope' not found; available models: \['digits'\]"):
         repo.get("nope")
     with pytest.raises(InvalidInput, match="'digits' is a classify model, not generate"):
-        repo.runtime("digits", "generate")
-    entry, runtime = repo.runtime(None, "classify")
-    assert entry.name == "digits" and runtime.task == "classify"
+        repo.serving("generate", "digits")
+    entry = repo.serving("classify", None)
+    assert entry.name == "digits" and entry.runtime.task == "classify"
 
 
 def add_version(root: Path, name: str, version: int) -> Path:
@@ -130,9 +130,9 @@ def test_reload_swaps_in_a_new_entry_and_drains_the_old_engine(tmp_path):
         new = await repo.reload("digits")
         assert new.version == 2 and new.status == Status.ready and repo.get("digits") is new
         assert old.version == 1 and old.runtime is not None  # untouched: the running request finishes on it
-        assert repo.runtime("digits", "classify")[0] is new
+        assert repo.serving("classify", "digits") is new
         with pytest.raises(ModelNotFound, match="model 'digits' version 1 is not served; it serves version 2"):
-            repo.runtime("digits", "classify", version=1)
+            repo.serving("classify", "digits", version=1)
         (retiring,) = repo._retiring
         await asyncio.sleep(0.2)
         assert not retiring.done()  # waits for the request in flight
@@ -173,7 +173,7 @@ def test_unload_then_load_again(tmp_path):
         entry = await repo.unload("digits")
         assert entry.status == Status.unloaded and entry.version == 1 and entry.runtime is None
         with pytest.raises(ModelNotReady, match="model 'digits' is unloaded: unloaded on request"):
-            repo.runtime("digits", "classify")
+            repo.serving("classify", "digits")
         assert repo.is_ready()  # an unloaded model does not count against readiness
         assert (await repo.reload("digits")).status == Status.ready
         await repo.stop()
@@ -207,7 +207,7 @@ def test_a_model_added_while_serving_can_be_loaded(tmp_path):
 
     async def scenario() -> None:
         assert (await repo.reload("newcomer")).status == Status.ready
-        assert repo.runtime("newcomer", "classify")[0].version == 1
+        assert repo.serving("classify", "newcomer").version == 1
         await repo.stop()
 
     asyncio.run(scenario())

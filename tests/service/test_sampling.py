@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from service.decoding.sampling import (
+from core.decoding.sampling import (
     SamplingParams,
     StepSampler,
     filter_top_k,

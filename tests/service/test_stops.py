@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.decoding.stops import StopMatcher
+from core.decoding.stops import StopMatcher
 
 
 def run(text: str, stops: list[str]) -> tuple[list[str], bool]:

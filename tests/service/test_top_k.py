@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.decoding.beam import BeamSearch
-from service.decoding.top_k import StepTopK, TopK, row_top_k
+from core.decoding.beam import BeamSearch
+from core.decoding.top_k import StepTopK, TopK, row_top_k
 
 
 @pytest.fixture(scope="module")

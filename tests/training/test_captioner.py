@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from service.manifest import Manifest
+from core.manifest import Manifest
 from service.runtimes.captioner import CaptionerRuntime
 from training.export import assert_parity, cpu_session, graph_entry, reference_pair
 from training.models.captioner import CaptionDecoder, CaptionerConfig, ImageEncoder

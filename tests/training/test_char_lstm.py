@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from core.checksums import DatasetError
 from training.data import shakespeare
-from training.data.checksums import DatasetError
 from training.export import ParityError, export_onnx
 from training.models.char_lstm import CharLSTM, CharLSTMConfig, CharLSTMPrefill, CharLSTMStep
 from training.tasks.charlstm_shakespeare import check_parity, streams, val_loss_torch

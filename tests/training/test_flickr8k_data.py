@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.checksums import DatasetError
 from training.data import flickr8k
-from training.data.checksums import DatasetError
 from training.tokenization import BOS, EOS, PAD, UNK, train_words, words
 
 

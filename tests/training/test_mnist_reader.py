@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
+from core.checksums import DatasetError
 from training.data import mnist
-from training.data.checksums import DatasetError
 
 
 def test_splits_match_published_counts(data_dir):

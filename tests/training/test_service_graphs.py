@@ -1,4 +1,4 @@
-"""The helper graphs committed in service/runtimes are exactly what training.service_graphs writes, and they
+"""The helper graphs committed in service/runtimes are exactly what core.graphs.build writes, and they
 select rows as documented (top_k's behaviour: tests/service/test_top_k.py)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from training.service_graphs import SHAPES, TOP_K_PATH, select_rows, select_rows_path, top_k
+from core.graphs.build import SHAPES, TOP_K_PATH, select_rows, select_rows_path, top_k
 
 
 @pytest.mark.parametrize(("rank", "axis"), SHAPES)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from training.data.checksums import DatasetError, verify_file
+from core.checksums import DatasetError, verify_file
 
 SPLITS = {
     "train": "Flickr_8k.trainImages.txt",

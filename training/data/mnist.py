@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.checksums import DatasetError, verify_file
+from core.checksums import DatasetError, verify_file
 
 # Published MD5s of the original gzipped files.
 MD5 = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from training.data.checksums import DatasetError, verify_file
+from core.checksums import DatasetError, verify_file
 
 LANGUAGES = ("en", "de", "fr")
 SPLITS = {"train": "train", "val": "val", "test2016": "test_2016_flickr"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.checksums import verify_file
+from core.checksums import verify_file
 
 FILE = "input.txt"
 SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from tokenizers import Tokenizer
 
-from service.manifest import Manifest
+from core.manifest import Manifest
 from service.runtimes.captioner import CaptionerRuntime
 from training.caption_metrics import ConstantCaptionSearch, coco_scores
 from training.captioning.grid import write_grid

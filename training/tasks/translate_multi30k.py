@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from sacrebleu.metrics import BLEU, CHRF
 from tokenizers import Tokenizer
 
-from service.decoding.beam import beam_search
+from core.decoding.beam import beam_search
 from training import distributed
 from training.data import multi30k
 from training.export import (

@@ -10,8 +10,8 @@ import pytest
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 from tests_support import copy_model, fail_on_rows
 
+from core.manifest import Manifest
 from service.engine.batcher import DynamicBatcher
-from service.manifest import Manifest
 from service.runtimes.classifier import ClassifierRuntime
 
 

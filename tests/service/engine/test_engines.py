@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from tests_support import copy_model
 
-from service.decoding.sampling import SamplingParams, StepSampler
-from service.decoding.top_k import StepTopK
+from core.decoding.sampling import SamplingParams, StepSampler
+from core.decoding.top_k import StepTopK
 from service.engine.state import BoundState, HostState
 from service.repository import ModelRepository
 from service.runtimes.generator import GenerationRequest

@@ -9,8 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from service.engine.scheduler import Axes, StepScheduler, merge
+from service.engine.scheduler import StepScheduler, merge
 from service.engine.state import HostState
+from service.runtimes.spec import Axes
 
 INPUTS = {"tokens": Axes(0), "state": Axes(0), "memory": Axes(0, 1), "mask": Axes(0, 1)}
 OUTPUTS = {"next": Axes(0), "state_out": Axes(0), "attention": Axes(0, 1)}

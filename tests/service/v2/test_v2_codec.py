@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
+from core.manifest import GraphSpec, TensorSpec
 from service.errors import BadRequest
-from service.manifest import GraphSpec, TensorSpec
 from service.schemas.v2 import InferRequest
 from service.v2 import codec
 from service.v2.datatypes import DATATYPES, from_numpy, to_numpy

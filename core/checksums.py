@@ -1,4 +1,4 @@
-"""File checksums used to verify datasets and artifacts."""
+"""File checksums: the sha256 of every graph in a manifest, and the published checksums of the datasets."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def verify_file(path: Path, expected: str, algorithm: str) -> None:

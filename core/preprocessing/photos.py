@@ -9,23 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Any mode (1, L, P, LA, RGBA, CMYK, YCbCr, I;16, I, F) -> RGB; transparency composited onto white."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        x = np.asarray(img, dtype=np.float64)
-        if mode.startswith("I;16"):
-            x = x / 65535.0
-        else:
-            lo, hi = float(x.min()), float(x.max())
-            x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-        return Image.fromarray(np.round(x * 255).astype(np.uint8)).convert("RGB")
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
+from core.preprocessing.color import to_rgb
 
 
 def photo_tensor(img: Image.Image, resize: int, crop: int, mean: list[float], std: list[float]) -> np.ndarray:

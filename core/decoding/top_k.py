@@ -3,7 +3,7 @@ by the lower token id (ONNX TopK's rule).
 
 A beam search of beam b needs only each live row's 2b best tokens: the 2b best candidates of a sentence
 (its rows' scores plus their log-probs) are among them. Two implementations of the same contract:
-`TopK` runs onnxruntime's TopK (service/runtimes/top_k.onnx, written by `python -m training.service_graphs`),
+`TopK` runs onnxruntime's TopK (core/graphs/top_k.onnx, written by `python -m core.graphs.build`),
 what the serving engine calls in its worker thread right after each decoder step; `row_top_k` is NumPy, for
 drivers without a session (training's evaluation, the unit tests).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-GRAPH = Path(__file__).resolve().parent.parent / "runtimes" / "top_k.onnx"
+GRAPH = Path(__file__).resolve().parent.parent / "graphs" / "top_k.onnx"
 
 
 def row_top_k(log_probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

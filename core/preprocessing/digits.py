@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from service.errors import InvalidInput
+from core.errors import InputError
 
 INK_THRESHOLD = 0.2  # fraction of the ink contrast that counts as ink when finding the bounding box
 MIN_CONTRAST = 0.1  # below this the image is blank
@@ -37,7 +37,7 @@ def mnist_digit(gray: np.ndarray, name: str, size: int = 28, fit: int = 20) -> n
     x = np.clip(x - background, 0.0, None)
     peak = float(x.max())
     if peak < MIN_CONTRAST:
-        raise InvalidInput(f"{name}: the image is blank (no ink found); send a picture of one handwritten digit")
+        raise InputError(f"{name}: the image is blank (no ink found); send a picture of one handwritten digit")
     x /= peak
     rows, cols = np.nonzero(x > INK_THRESHOLD)
     x = x[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]  # bounding box of the ink

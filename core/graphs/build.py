@@ -1,6 +1,7 @@
-"""The small helper graphs the service ships (it has no `onnx` package, so they are written here, once).
+"""The small helper graphs the serving engine runs (the service install has no `onnx` package, so they are
+written here, once, and committed).
 
-    python -m training.service_graphs   # rewrites service/runtimes/select_rows_r*_a*.onnx and top_k.onnx
+    python -m core.graphs.build   # rewrites core/graphs/select_rows_r*_a*.onnx and top_k.onnx (needs `onnx`)
 
 select_rows(prev, keep, fresh) = concat(gather(prev, keep, axis), fresh, axis): the serving engine's
 continuous batching keeps the decoders' recurrent state in onnxruntime memory (on the GPU under CUDA) and
@@ -20,7 +21,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-SERVICE_RUNTIMES = Path(__file__).resolve().parent.parent / "service" / "runtimes"
+GRAPHS = Path(__file__).resolve().parent
 OPSET = 17
 
 
@@ -48,7 +49,7 @@ def select_rows(rank: int, axis: int) -> onnx.ModelProto:
 
 
 def select_rows_path(rank: int, axis: int) -> Path:
-    return SERVICE_RUNTIMES / f"select_rows_r{rank}_a{axis}.onnx"
+    return GRAPHS / f"select_rows_r{rank}_a{axis}.onnx"
 
 
 def top_k() -> onnx.ModelProto:
@@ -64,7 +65,7 @@ def top_k() -> onnx.ModelProto:
     return model
 
 
-TOP_K_PATH = SERVICE_RUNTIMES / "top_k.onnx"
+TOP_K_PATH = GRAPHS / "top_k.onnx"
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.decoding.top_k import row_top_k
+from core.decoding.top_k import row_top_k
 
 # step(tokens (N,), state (N, ...), sentence index (N,))
 #   -> log-probs (N, V), new state (N, ...), attention (N, S) or None

@@ -1,0 +1,1 @@
+"""Helper ONNX graphs the serving engine runs (written by `python -m core.graphs.build`)."""
