@@ -63,7 +63,8 @@ class ModelCall(Generic[R]):
 
     def __init__(self, request: Request, entry: ModelEntry, runtime: R, settings: Settings, timeout: float) -> None:
         self.request, self.entry, self.runtime, self.settings = request, entry, runtime, settings
-        assert entry.engine is not None  # the repository serves only entries with an engine
+        if entry.engine is None:  # unloaded between lookup and call
+            raise ModelNotReady(f"model {entry.name!r} is {entry.status.value}")
         self.engine: Engine = entry.engine
         self.deadline = time.perf_counter() + timeout
         self.timeout = timeout
@@ -77,7 +78,7 @@ class ModelCall(Generic[R]):
 
     async def run(self, work: Awaitable[T]) -> T:
         """Await `work` within what is left of the deadline (504 past it); drop it if the client disconnects."""
-        return await guarded(self.request, work, self.remaining())
+        return await guarded(self.request, work, self.remaining(), self.timeout)
 
     async def images(self) -> tuple[list[str], np.ndarray]:
         """The uploaded images' names and their rows, each prepared by the runtime's `preprocess`."""
@@ -125,17 +126,25 @@ class ModelCalls:
     def resolve(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
         """The served model (by name, or the task's default), checked to be a `runtime`; 4xx/503 if not."""
         entry = self.repository.serving(runtime.task, model, version)
-        self.request.state.model = entry.name
         served = entry.runtime
         if not isinstance(served, runtime):  # a manifest's own runtime that does not extend the task's
             raise ModelNotReady(f"model {entry.name!r} is served by {type(served).__name__}, not {runtime.__name__}")
+        return self.call(entry, served)
+
+    def call(self, entry: ModelEntry, runtime: R) -> ModelCall[R]:
+        """A call to a served entry (what `resolve` found, or a v2 target's entry) with the request's deadline."""
+        self.request.state.model = entry.name
         timeout = deadline_seconds(self.request, self.settings.request_timeout_s)
-        return ModelCall(self.request, entry, served, self.settings, timeout)
+        return ModelCall(self.request, entry, runtime, self.settings, timeout)
 
     @contextlib.asynccontextmanager
     async def admit(self, runtime: type[R], model: str | None, version: int | None) -> AsyncIterator[ModelCall[R]]:
         """`resolve`, then hold an admission slot (429 when the model's queue is full) until the block ends."""
-        call = self.resolve(runtime, model, version)
+        async with self.admitted(self.resolve(runtime, model, version)) as call:
+            yield call
+
+    @contextlib.asynccontextmanager
+    async def admitted(self, call: ModelCall[R]) -> AsyncIterator[ModelCall[R]]:
         with call.engine.admission.slot():
             yield call
 

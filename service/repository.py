@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from core.manifest import Manifest
 from service.engine.engines import Engine
 from service.errors import BadRequest, InvalidInput, ModelNotFound, ModelNotReady
 from service.metrics import Metrics
+from service.model_folders import NAME_PATTERN, latest_version, read_manifest, reason_of, version_folders
 from service.runtimes.base import ModelRuntime, runtime_class
 from service.settings import Settings
 
 log = logging.getLogger("dlserve")
-
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 
 class Status(StrEnum):
@@ -65,32 +60,6 @@ class Loaded:
     runtime: ModelRuntime
     engine: Engine
     seconds: float
-
-
-def version_folders(model_folder: Path) -> list[Path]:
-    """The numbered version folders, newest first."""
-    versions = [p for p in model_folder.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0]
-    return sorted(versions, key=lambda p: int(p.name), reverse=True)
-
-
-def latest_version(model_folder: Path) -> Path | None:
-    return next(iter(version_folders(model_folder)), None)
-
-
-def reason_of(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
-def read_manifest(folder: Path) -> Manifest:
-    path = folder / "manifest.json"
-    if not path.is_file():
-        raise ValueError(f"{path} is missing")
-    try:
-        return Manifest.model_validate(json.loads(path.read_text()))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"manifest.json is not valid JSON: {e}") from None
-    except ValidationError as e:
-        raise ValueError(f"manifest.json is invalid: {e.error_count()} error(s): {e.errors()[0]['msg']}") from None
 
 
 class ModelRepository:

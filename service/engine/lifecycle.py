@@ -42,8 +42,10 @@ class ClientGone(Exception):
     """The client disconnected; its work was cancelled."""
 
 
-async def guarded(request: Request, work: Awaitable[T], timeout: float) -> T:
-    """Await `work`; cancel it and raise DeadlineExceeded past `timeout`, or ClientGone on disconnect."""
+async def guarded(request: Request, work: Awaitable[T], timeout: float, deadline: float | None = None) -> T:
+    """Await `work`; cancel it and raise DeadlineExceeded past `timeout`, or ClientGone on disconnect.
+
+    `deadline` is the request's whole deadline, for the message, when `timeout` is what is left of it."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(wait_for_disconnect(request))
     try:
@@ -52,7 +54,8 @@ async def guarded(request: Request, work: Awaitable[T], timeout: float) -> T:
             return task.result()
         if watcher in done:
             raise ClientGone()
-        raise DeadlineExceeded(f"the request did not finish within its deadline of {timeout:g} s; its work was dropped")
+        whole = timeout if deadline is None else deadline
+        raise DeadlineExceeded(f"the request did not finish within its deadline of {whole:g} s; its work was dropped")
     finally:
         for t in (task, watcher):
             if not t.done():

@@ -13,8 +13,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
-from service.dependencies import DrainDep, RepositoryDep, SettingsDep
-from service.engine.lifecycle import deadline_seconds, guarded
+from service.dependencies import CallsDep, DrainDep, RepositoryDep
 from service.errors import BadRequest, ModelNotReady
 from service.schemas.v2 import Live, ModelMetadata, ModelReady, Ready, ServerMetadata, V2Error
 from service.uploads import read_body
@@ -102,25 +101,17 @@ def run_graph(target: Target, feeds: dict[str, np.ndarray], outputs: list[str]) 
     "/models/{name}/versions/{version}/infer", responses=INFER_RESPONSES, response_class=Response,
     openapi_extra=INFER_BODY,
 )  # fmt: skip
-async def infer(
-    name: V2Name, request: Request, repository: RepositoryDep, settings: SettingsDep, version: str | None = None
-) -> Response:
-    target = resolve(repository, name, version)
-    request.state.model = target.entry.name
-    engine = target.entry.engine
-    assert engine is not None
-    timeout = deadline_seconds(request, settings.request_timeout_s)
-    with engine.admission.slot():  # 429 when the model's queue is full, before the body is read
+async def infer(name: V2Name, request: Request, calls: CallsDep, version: str | None = None) -> Response:
+    target = resolve(calls.repository, name, version)
+    async with calls.admitted(calls.call(target.entry, target.runtime)) as call:  # 429 before the body
         if request.headers.get("content-encoding", "identity") != "identity":
             raise BadRequest("compressed request bodies are not supported; send the body without Content-Encoding")
-        body = await read_body(request, settings.max_upload_bytes)
+        body = await read_body(request, call.settings.max_upload_bytes)
         infer_request, tensors = codec.parse_request(body, request.headers.get(codec.HEADER_LENGTH))
         codec.check_inputs(tensors, infer_request, target.spec, target.name)
         wanted = codec.requested_outputs(infer_request, target.spec, target.name)
-        outputs = await guarded(
-            request, asyncio.to_thread(run_graph, target, tensors, [w.name for w in wanted]), timeout
-        )
-    encoded = codec.encode_response(target.name, target.entry.version or 0, infer_request.id, wanted, outputs)
+        outputs = await call.run(asyncio.to_thread(run_graph, target, tensors, [w.name for w in wanted]))
+    encoded = codec.encode_response(target.name, call.version, infer_request.id, wanted, outputs)
     if encoded.header_length is None:
         return Response(encoded.body, media_type="application/json")
     headers = {"Inference-Header-Content-Length": str(encoded.header_length)}

@@ -113,7 +113,8 @@ function classifyCanvas() {
 async function classifyBlob(blob, name) {
   const form = new FormData();
   form.append("files", blob, name);
-  const response = await call("digits", "/v1/classify?top_k=10", { method: "POST", body: form });
+  const url = `/v1/classify?top_k=10${modelQuery("digit-model")}`;
+  const response = await call("digits", url, { method: "POST", body: form });
   if (!response) return;
   const body = await response.json();
   renderBars(body.results[0].predictions);
@@ -160,7 +161,8 @@ $("photo-form").addEventListener("submit", async (e) => {
   const alternatives = Math.min(3, Math.max(0, beam - 1));
   const form = new FormData();
   form.append("files", file, file.name);
-  const url = `/v1/caption?beam_size=${encodeURIComponent(beam)}&num_alternatives=${alternatives}`;
+  const url = `/v1/caption?beam_size=${encodeURIComponent(beam)}&num_alternatives=${alternatives}`
+    + modelQuery("photo-model");
   const response = await call("photos", url, { method: "POST", body: form });
   if (!response) { $("photo-caption").textContent = ""; return; }
   const result = (await response.json()).results[0];
@@ -228,7 +230,8 @@ $("generate-form").addEventListener("submit", async (e) => {
   const out = $("generate-output");
   out.textContent = $("generate-prompt").value;
   const body = { prompt: $("generate-prompt").value, temperature: Number($("generate-temperature").value),
-                 max_tokens: Number($("generate-length").value), stream: true };
+                 max_tokens: Number($("generate-length").value), stream: true,
+                 model: $("generate-model").value || null };
   $("generate-stop").disabled = false;
   try {
     const response = await call("generation", "/v1/generate", {
@@ -270,10 +273,27 @@ async function readEvents(response, out) {
 }
 
 // ---- Models: status table and training curves ----------------------------------------------------------
+// `&model=<name>` for the model chosen in a panel's select; nothing (the server's default) before the list loads.
+function modelQuery(selectId) {
+  const name = $(selectId).value;
+  return name ? `&model=${encodeURIComponent(name)}` : "";
+}
+
+// Each panel names the model it calls: its task's ready models, the server's default one selected.
+function fillModelSelects(models) {
+  for (const select of document.querySelectorAll("select[data-task]")) {
+    const mine = models.filter((m) => m.task === select.dataset.task && m.status === "ready");
+    const chosen = select.value || (mine.find((m) => m.default) || mine[0] || {}).name;
+    select.replaceChildren(...mine.map((m) => new Option(`${m.name} v${m.version}`, m.name)));
+    if (chosen) select.value = chosen;
+  }
+}
+
 async function loadModels() {
   const response = await call("models", "/v1/models");
   if (!response) return;
   const { models } = await response.json();
+  fillModelSelects(models);
   const tbody = $("models-table").querySelector("tbody");
   tbody.replaceChildren(...models.map((m) => {
     const tr = document.createElement("tr");

@@ -10,6 +10,7 @@ import onnxruntime as ort
 from core.manifest import GraphSpec
 from service.errors import ModelNotFound, ModelNotReady
 from service.repository import ModelEntry, ModelRepository, Status
+from service.runtimes.base import ModelRuntime
 from service.schemas.v2 import ModelMetadata, TensorMetadata
 from service.v2.datatypes import from_numpy
 
@@ -24,9 +25,14 @@ class Target:
     spec: GraphSpec
 
     @property
+    def runtime(self) -> ModelRuntime:
+        if self.entry.runtime is None:  # unloaded since it was resolved
+            raise ModelNotReady(f"model {self.entry.name!r} is {self.entry.status.value}")
+        return self.entry.runtime
+
+    @property
     def session(self) -> ort.InferenceSession:
-        assert self.entry.runtime is not None
-        return self.entry.runtime.sessions[self.graph]
+        return self.runtime.sessions[self.graph]
 
 
 def v2_names(entry: ModelEntry) -> list[str]:

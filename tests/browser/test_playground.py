@@ -166,6 +166,16 @@ def test_models_table_and_training_curves(page):
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
 
 
+def test_each_panel_names_the_model_it_calls(page):
+    for select, model in (("#digit-model", "lenet5-mnist"), ("#photo-model", "captioner-flickr8k"),
+                          ("#generate-model", "charlstm-shakespeare")):  # fmt: skip
+        expect(page.locator(select)).to_have_value(model)
+        expect(page.locator(f"{select} option")).to_have_count(1)  # one ready model of each task is served
+    with page.expect_request(lambda r: "/v1/classify" in r.url) as sent:
+        draw(page, DIGITS["1"])
+    assert "model=lenet5-mnist" in sent.value.url
+
+
 def test_keyboard_reaches_every_control(page):
     seen = set()
     for _ in range(60):
@@ -173,7 +183,10 @@ def test_keyboard_reaches_every_control(page):
         seen.add(page.evaluate("document.activeElement.id"))
     assert {
         "digit-clear",
+        "digit-model",
+        "photo-model",
         "photo-file",
+        "generate-model",
         "translate-text",
         "translate-submit",
         "generate-submit",

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.errors import InputError
 from core.preprocessing.color import to_grayscale
 from core.preprocessing.digits import light_ink_on_dark, mnist_digit
-from core.errors import InputError
 
 
 def roundtrip(img: Image.Image, fmt: str = "PNG") -> Image.Image:

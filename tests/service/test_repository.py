@@ -87,7 +87,10 @@ def test_unknown_task_and_missing_version(tmp_path):
     (odd / "manifest.json").write_text(json.dumps(manifest))
     (tmp_path / "empty").mkdir()
     repo = load(tmp_path)
-    assert "task 'dance' has no runtime; known tasks: ['caption', 'classify', 'generate', 'translate']" in repo.get("odd").reason
+    assert (
+        "task 'dance' has no runtime; known tasks: ['caption', 'classify', 'generate', 'translate']"
+        in repo.get("odd").reason
+    )
     assert "no numbered version folder" in repo.get("empty").reason
 
 

@@ -1,0 +1,39 @@
+"""The model repository on disk: `<model_dir>/<name>/<version>/manifest.json`, versions numbered from 1."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from core.manifest import Manifest
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+def version_folders(model_folder: Path) -> list[Path]:
+    """The numbered version folders, newest first."""
+    versions = [p for p in model_folder.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0]
+    return sorted(versions, key=lambda p: int(p.name), reverse=True)
+
+
+def latest_version(model_folder: Path) -> Path | None:
+    return next(iter(version_folders(model_folder)), None)
+
+
+def reason_of(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise ValueError(f"{path} is missing")
+    try:
+        return Manifest.model_validate(json.loads(path.read_text()))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"manifest.json is not valid JSON: {e}") from None
+    except ValidationError as e:
+        raise ValueError(f"manifest.json is invalid: {e.error_count()} error(s): {e.errors()[0]['msg']}") from None
