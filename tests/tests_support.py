@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
@@ -76,6 +79,13 @@ def stop_server(server: Server) -> None:
         server.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+def png(array: np.ndarray, fmt: str = "PNG") -> bytes:
+    """An image file (PNG unless `fmt` says otherwise) holding `array` (H, W) or (H, W, C) uint8."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format=fmt)
+    return buf.getvalue()
 
 
 def png_header_only(width: int, height: int) -> bytes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import json
 import re
 import shutil
@@ -23,32 +22,17 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
+from containers import FIGURES, REPO, container_logs, container_state, run_container, wait_healthy
 from dashboards import dashboard_queries, prometheus_query
 from docker_engine import (
-    STANDIN_TAG,
     Engine,
-    EngineError,
-    build_image,
-    cache_dir,
-    import_image,
-    remove_tree,
-    standin_rootfs,
-    start_engine,
-    stop_engine,
 )
-from PIL import Image
+from tests_support import png
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[2]
-CPU_TAG, GPU_TAG = "dlserve-test/dlserve:cpu", "dlserve-test/dlserve:gpu"
-HEALTHY_TIMEOUT_S = 180
-FIGURES: dict[str, float | int | str] = {}
 
 # Answers of the committed models (greedy-free: beam 5, the default), checked through the container.
 TRANSLATIONS = {
@@ -57,115 +41,6 @@ TRANSLATIONS = {
     ("Two dogs are playing in the snow.", "fr"): "Deux chiens jouent dans la neige.",
     ("Two dogs are playing in the snow.", "de"): "Zwei Hunde spielen im Schnee.",
 }
-
-
-# --- engine, images and containers --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    started = time.monotonic()
-    try:
-        eng = start_engine()
-    except EngineError as e:
-        pytest.fail(f"the container tests need a Docker engine: {e}", pytrace=False)
-    FIGURES["engine_start_s"] = round(time.monotonic() - started, 1)
-    try:
-        yield eng
-    finally:
-        stop_engine(eng)
-        assert not eng.root.exists(), f"{eng.root} was left behind"
-        if FIGURES:
-            out = REPO / "test-artifacts" / "container.json"
-            out.parent.mkdir(exist_ok=True)
-            out.write_text(json.dumps(FIGURES, indent=2) + "\n")
-            print(f"\ncontainer figures: {json.dumps(FIGURES)}")
-
-
-def _fail(engine: Engine, message: str, error: Exception | None = None) -> None:
-    detail = f"{error}\n" if error else ""
-    pytest.fail(f"{message}\n{detail}dockerd log tail:\n{engine.log_tail(15)}", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def base_image(engine: Engine) -> str:
-    started = time.monotonic()
-    work = engine.root / "standin"
-    work.mkdir()
-    try:
-        tarball = standin_rootfs(work, cache_dir())
-        import_image(engine, tarball, STANDIN_TAG)
-    except EngineError as e:
-        _fail(engine, "could not make the stand-in python:3.11-slim base image", e)
-    finally:
-        remove_tree(work)
-    FIGURES["standin_base_s"] = round(time.monotonic() - started, 1)
-    FIGURES["standin_base_mb"] = _size_mb(engine, STANDIN_TAG)
-    return STANDIN_TAG
-
-
-def _size_mb(engine: Engine, tag: str) -> int:
-    return round(int(engine.docker("image", "inspect", "-f", "{{.Size}}", tag).stdout) / 1e6)
-
-
-def _build(engine: Engine, tag: str, target: str, build_args: dict[str, str]) -> str:
-    try:
-        seconds = build_image(engine, REPO, tag, target, build_args)
-    except EngineError as e:
-        _fail(engine, f"docker build --target {target} failed", e)
-    FIGURES[f"{target}_build_s"] = round(seconds, 1)
-    FIGURES[f"{target}_image_mb"] = _size_mb(engine, tag)
-    return tag
-
-
-@pytest.fixture(scope="module")
-def cpu_image(engine: Engine, base_image: str) -> str:
-    return _build(engine, CPU_TAG, "runtime", {"BASE_IMAGE": base_image})
-
-
-@pytest.fixture(scope="module")
-def gpu_image(engine: Engine, base_image: str) -> str:
-    # No CUDA base is reachable: the stand-in (Debian, apt, no GPU libraries) proves the stage's steps.
-    return _build(engine, GPU_TAG, "gpu", {"GPU_BASE_IMAGE": base_image})
-
-
-def _run(engine: Engine, image: str, *options: str) -> str:
-    # The image's own healthcheck command, probed every 2 s instead of 30 s so the test waits less.
-    return engine.docker(
-        "run", "-d", "-p", "127.0.0.1::8000", "--health-interval", "2s", *options, image
-    ).stdout.strip()
-
-
-def _logs(engine: Engine, container: str) -> str:
-    out = engine.docker("logs", container, check=False)
-    return out.stdout + out.stderr
-
-
-def _state(engine: Engine, container: str) -> dict:
-    return json.loads(engine.docker("inspect", "-f", "{{json .State}}", container).stdout)
-
-
-def _wait_healthy(engine: Engine, container: str) -> str:
-    """Wait for Docker's healthcheck to say healthy; return the base URL of the published port."""
-    started = time.monotonic()
-    while time.monotonic() - started < HEALTHY_TIMEOUT_S:
-        state = _state(engine, container)
-        if not state["Running"]:
-            pytest.fail(f"the container exited ({state['ExitCode']}):\n{_logs(engine, container)[-3000:]}")
-        if state.get("Health", {}).get("Status") == "healthy":
-            FIGURES.setdefault("healthy_after_s", round(time.monotonic() - started, 1))
-            port = engine.docker("port", container, "8000/tcp").stdout.split()[0].rsplit(":", 1)
-            assert port[0] == "127.0.0.1", f"published on {port[0]}, not the loopback interface"
-            return f"http://127.0.0.1:{port[1]}"
-        time.sleep(1)
-    pytest.fail(f"not healthy after {HEALTHY_TIMEOUT_S}s:\n{_logs(engine, container)[-3000:]}")
-
-
-def _png(digit: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(digit).save(buf, format="PNG")
-    return buf.getvalue()
-
 
 # --- the CPU image ---------------------------------------------------------------------------------------------------
 
@@ -216,8 +91,8 @@ class Running:
 
 @pytest.fixture(scope="module")
 def cpu_container(engine: Engine, cpu_image: str) -> Iterator[Running]:
-    container = _run(engine, cpu_image, "--name", "dlserve-ct-cpu")
-    yield Running(container, _wait_healthy(engine, container))
+    container = run_container(engine, cpu_image, "--name", "dlserve-ct-cpu")
+    yield Running(container, wait_healthy(engine, container))
     engine.docker("rm", "-f", container, check=False)
 
 
@@ -225,7 +100,7 @@ def test_cpu_container_classifies_and_translates(cpu_container: Running, mnist_t
     images, labels = mnist_test
     with httpx.Client(base_url=cpu_container.url, timeout=60) as client:
         assert client.get("/readyz").json()["ready"] is True
-        files = [("files", (f"digit{i}.png", _png(images[i]), "image/png")) for i in range(12)]
+        files = [("files", (f"digit{i}.png", png(images[i]), "image/png")) for i in range(12)]
         r = client.post("/v1/classify", files=files)
         assert r.status_code == 200, r.text
         predicted = [int(result["predictions"][0]["label"]) for result in r.json()["results"]]
@@ -270,7 +145,7 @@ def test_dashboard_queries_answer_from_a_real_prometheus(engine: Engine, cpu_con
     api = f"http://127.0.0.1:{port}/api/v1/query"
     try:
         with httpx.Client(base_url=cpu_container.url, timeout=60) as client:
-            _traffic(client, _png(mnist_test[0][0]), seconds=8)
+            _traffic(client, png(mnist_test[0][0]), seconds=8)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # at least 8 scrapes of the target in the last minute
             with contextlib.suppress(httpx.HTTPError):
@@ -297,9 +172,9 @@ def test_cpu_container_stops_gracefully(engine: Engine, cpu_container: Running) 
     started = time.monotonic()
     engine.docker("stop", "-t", "40", cpu_container.container, timeout=60)  # SIGTERM: drain, then exit 0
     FIGURES["stop_s"] = round(time.monotonic() - started, 1)
-    state = _state(engine, cpu_container.container)
-    assert state["ExitCode"] == 0, _logs(engine, cpu_container.container)[-3000:]
-    assert "SIGTERM: not ready any more" in _logs(engine, cpu_container.container)
+    state = container_state(engine, cpu_container.container)
+    assert state["ExitCode"] == 0, container_logs(engine, cpu_container.container)[-3000:]
+    assert "SIGTERM: not ready any more" in container_logs(engine, cpu_container.container)
 
 
 def test_cpu_container_settings_and_mounted_models(engine: Engine, cpu_image: str, mnist_test) -> None:
@@ -309,18 +184,18 @@ def test_cpu_container_settings_and_mounted_models(engine: Engine, cpu_image: st
     shutil.copytree(REPO / "models" / "lenet5-mnist" / "1", mounted / "lenet5-mnist" / "7")
     for folder in (mounted, *mounted.rglob("*")):
         folder.chmod(0o755 if folder.is_dir() else 0o644)  # readable by the container's uid 10001
-    container = _run(
+    container = run_container(
         engine, cpu_image, "-v", f"{mounted}:/app/models:ro", "-e", "DLSERVE_MAX_IMAGES_PER_REQUEST=2",
         "-e", "DLSERVE_API_KEYS=ct-key",
     )  # fmt: skip
-    url = _wait_healthy(engine, container)
+    url = wait_healthy(engine, container)
     with httpx.Client(base_url=url, timeout=60, headers={"Authorization": "Bearer ct-key"}) as client:
         listed = client.get("/v1/models").json()["models"]
         assert [(m["name"], m["version"], m["status"]) for m in listed] == [("lenet5-mnist", 7, "ready")]
-        encoded = [base64.b64encode(_png(images[i])).decode() for i in range(3)]
+        encoded = [base64.b64encode(png(images[i])).decode() for i in range(3)]
         r = client.post("/v1/classify", json={"images": encoded})
         assert r.status_code == 422 and "3 images sent; at most 2 per request" in r.json()["detail"], r.text
-        files = [("files", ("d0.png", _png(images[0]), "image/png"))]
+        files = [("files", ("d0.png", png(images[0]), "image/png"))]
         r = client.post("/v1/classify", files=files)
         assert r.status_code == 200 and r.json()["results"][0]["predictions"][0]["label"] == str(labels[0])
         assert httpx.post(f"{url}/v1/classify", files=files).status_code == 401  # no key
@@ -333,18 +208,18 @@ def test_cpu_container_settings_and_mounted_models(engine: Engine, cpu_image: st
 def test_gpu_target_falls_back_to_cpu_with_a_warning(engine: Engine, gpu_image: str) -> None:
     out = engine.docker("run", "--rm", gpu_image, "python", "-c", "import onnxruntime as o; print(o.get_device())")
     assert out.stdout.strip() == "GPU", "the GPU image should carry onnxruntime-gpu"
-    container = _run(engine, gpu_image)
-    url = _wait_healthy(engine, container)
+    container = run_container(engine, gpu_image)
+    url = wait_healthy(engine, container)
     providers = {m["name"]: m["provider"] for m in httpx.get(f"{url}/v1/models", timeout=30).json()["models"]}
     assert set(providers.values()) == {"CPUExecutionProvider"}, providers
-    assert "CUDA is unavailable, serving on the CPU" in _logs(engine, container)
+    assert "CUDA is unavailable, serving on the CPU" in container_logs(engine, container)
     engine.docker("rm", "-f", container)
 
 
 def test_gpu_target_refuses_to_start_when_cuda_is_demanded(engine: Engine, gpu_image: str) -> None:
-    container = _run(engine, gpu_image, "-e", "DLSERVE_PROVIDERS=cuda")
+    container = run_container(engine, gpu_image, "-e", "DLSERVE_PROVIDERS=cuda")
     exit_code = engine.docker("wait", container, timeout=120).stdout.strip()
-    logs = _logs(engine, container)
+    logs = container_logs(engine, container)
     assert exit_code == "2", logs[-3000:]
     assert "not starting: DLSERVE_PROVIDERS=cuda but CUDA is unavailable" in logs
     engine.docker("rm", container)

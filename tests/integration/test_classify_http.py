@@ -8,14 +8,9 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from tests_support import png
 
 pytestmark = pytest.mark.integration
-
-
-def png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def test_accuracy_over_1000_mnist_test_images(server, mnist_test):
@@ -47,16 +42,24 @@ def test_user_style_photo_over_http(server, mnist_test):
 def test_bad_inputs_then_still_serving(server, mnist_test):
     images, labels = mnist_test
     cases = [
-        ({"files": [("files", ("e.png", b"", "image/png"))]}, 422),
-        ({"files": [("files", ("t.png", png(images[0])[:40], "image/png"))]}, 422),
-        ({"content": b"x" * (11 * 1024 * 1024), "headers": {"content-type": "application/json"}}, 413),
-        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415),
+        ({"files": [("files", ("e.png", b"", "image/png"))]}, 422, "e.png: empty upload (0 bytes); send a PNG"),
+        ({"files": [("files", ("t.png", png(images[0])[:-40], "image/png"))]}, 422, "t.png: image data is truncated"),
+        (
+            {"content": b"x" * (11 * 1024 * 1024), "headers": {"content-type": "application/json"}},
+            413,
+            "request body is 11534336 bytes; the limit is 10485760 bytes",
+        ),
+        (
+            {"content": b"hello", "headers": {"content-type": "text/plain"}},
+            415,
+            "content type 'text/plain' is not accepted; send multipart/form-data",
+        ),
     ]
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        for kwargs, status in cases:
+        for kwargs, status, detail in cases:
             r = client.post("/v1/classify", **kwargs)
             assert r.status_code == status, r.text
-            assert r.json()["detail"]
+            assert r.json()["detail"].startswith(detail), r.text
         assert client.post("/v1/classify?model=../etc", files=[("files", ("a.png", b"x"))]).status_code == 404
         r = client.post("/v1/classify", files=[("files", ("ok.png", png(images[0]), "image/png"))])
         assert r.status_code == 200 and r.json()["results"][0]["predictions"][0]["label"] == str(labels[0])

@@ -4,15 +4,13 @@ state), 429 when full, 504 past deadlines, metrics."""
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
-from tests_support import MODELS, start_server, stop_server
+from tests_support import MODELS, png, start_server, stop_server
 
 from training.data import flickr8k
 
@@ -67,14 +65,9 @@ def test_translation_identical_with_batching_on_and_off(server, unbatched):
 def test_classification_identical_with_batching_on_and_off(server, unbatched, mnist_test):
     images, _ = mnist_test
 
-    def png(i):
-        buf = io.BytesIO()
-        Image.fromarray(images[i]).save(buf, format="PNG")
-        return buf.getvalue()
-
     async def run(url):
         async with httpx.AsyncClient(base_url=url, timeout=60) as c:
-            rs = await asyncio.gather(*(c.post("/v1/classify?top_k=3", files=[("files", ("d.png", png(i)))])
+            rs = await asyncio.gather(*(c.post("/v1/classify?top_k=3", files=[("files", ("d.png", png(images[i])))])
                                         for i in range(32)))  # fmt: skip
         return [r.json()["results"][0]["predictions"] for r in rs]
 

@@ -11,7 +11,6 @@ succeed.
 from __future__ import annotations
 
 import base64
-import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,8 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
-from tests_support import copy_model, fail_on_rows, set_graph_sha256, start_server, stop_server
+from tests_support import copy_model, fail_on_rows, png, set_graph_sha256, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -47,12 +45,7 @@ def broken_repository(root: Path) -> Path:
 
 
 def png_json(digits: np.ndarray) -> dict:
-    encoded = []
-    for d in digits:
-        buf = io.BytesIO()
-        Image.fromarray(d).save(buf, format="PNG")
-        encoded.append(base64.b64encode(buf.getvalue()).decode())
-    return {"images": encoded}
+    return {"images": [base64.b64encode(png(d)).decode() for d in digits]}
 
 
 def log_records(log: Path) -> list[dict]:

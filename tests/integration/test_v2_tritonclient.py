@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from PIL import Image
-from tests_support import MODELS
+from tests_support import MODELS, png
 from tritonclient.utils import InferenceServerException
 
 from core.decoding.sampling import softmax
@@ -26,12 +24,6 @@ def client(server):
     c = triton.InferenceServerClient(server.url.removeprefix("http://"), network_timeout=60)
     yield c
     c.close()
-
-
-def png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def preprocessed(digits: np.ndarray) -> np.ndarray:

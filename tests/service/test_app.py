@@ -5,20 +5,13 @@ from __future__ import annotations
 import base64
 import io
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from tests_support import wait_ready
+from tests_support import png, wait_ready
 
 from service.app import create_app
 from service.settings import Settings
-
-
-def png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
