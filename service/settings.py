@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     device_state: Literal["auto", "true", "false"] = Field(
         "auto",
         description="keep decoder state in onnxruntime memory between steps (I/O binding); auto: only when the "
-        "step runs on CUDA (on the CPU, NumPy arrays measured faster); false: NumPy arrays",
+        "step runs on CUDA (on the CPU, NumPy copies cost less than selecting rows in onnxruntime); false: NumPy",
     )
     max_decoder_rows: int = Field(512, gt=0, description="rows (sequences, beams) per decoder step call")
     max_queue: int = Field(256, gt=0, description="requests queued or running per model; beyond: 429")

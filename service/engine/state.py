@@ -8,8 +8,8 @@ The scheduler keeps the merged state of all live rows and, between steps, select
   device (the GPU under CUDA) and a tiny Gather+Concat graph selects rows on that device, so the state never
   round-trips through host memory. Only the step's other inputs (tokens, encoder memory) are copied in and its
   other outputs (log-probs, attention) copied out.
-- `HostState`: the state as NumPy arrays (the default on the CPU, where it measured faster: an extra session
-  run per step to select rows costs more than NumPy's copies of a few KB; and the scheduler's unit tests).
+- `HostState`: the state as NumPy arrays (the default on the CPU, where an extra session run per step to select
+  rows costs more than NumPy's copies of a few KB; and the scheduler's unit tests).
 """
 
 from __future__ import annotations
