@@ -42,9 +42,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], env: dict[str, str], ready_path: str, port: int) -> subprocess.Popen:
+def start(cmd: list[str], env: dict[str, str], ready_path: str, port: int, cwd: Path = REPO) -> subprocess.Popen:
     proc = subprocess.Popen(
-        cmd, env={**os.environ, **env}, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     for _ in range(300):
         try:
