@@ -13,29 +13,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sacrebleu.metrics import BLEU, CHRF
 from tokenizers import Tokenizer
 
-from core.decoding.beam import beam_search
 from training import distributed
 from training.data import multi30k
-from training.export import (
-    assert_parity,
-    code_commit,
-    cpu_session,
-    export_onnx,
-    graph_entry,
-    reference_pair,
-    write_manifest,
-)
-from training.models.seq2seq import DecoderStepExport, EncoderExport, Seq2Seq, Seq2SeqConfig
+from training.export import code_commit, cpu_session, graph_entry, reference_pair, write_manifest
+from training.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from training.tasks import common
-from training.tokenization import BOS, EOS, PAD, decode, encode, train_bpe
+from training.tokenization import BOS, EOS, PAD, encode, train_bpe
 from training.trainer import Trainer
+from training.translation.batching import buckets, collate, tokenized
+from training.translation.export import check_parity, export_graphs
+from training.translation.onnx_translator import OnnxTranslator, corpus_scores
 
 NAMES = ("gru-en-fr", "gru-en-de")
 DATA_PARALLEL = True  # trains under torchrun: each rank takes its share of every batch
-MAX_LEN = 80  # subword tokens; longer training sentences are truncated (none in Multi30k train exceed it)
 
 
 def languages(name: str) -> tuple[str, str]:
@@ -63,38 +55,6 @@ def make_arguments(name: str):
             p.add_argument("--alpha", type=float, default=1.0, help="length normalisation exponent")
 
     return add_arguments
-
-
-def batches(src: list[list[int]], tgt: list[list[int]], batch_size: int, rng: random.Random):
-    """Length-bucketed batches: shuffle, sort within pools of 50 batches by source length, shuffle batches."""
-    order = list(range(len(src)))
-    rng.shuffle(order)
-    pool = batch_size * 50
-    out = []
-    for i in range(0, len(order), pool):
-        chunk = sorted(order[i : i + pool], key=lambda j: (len(src[j]), len(tgt[j])))
-        out += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
-    rng.shuffle(out)
-    return out
-
-
-def collate(src: list[list[int]], tgt: list[list[int]], idx: list[int], bos: int, eos: int):
-    """-> src (B, S), lengths (B,), decoder input [BOS] + y (B, T), decoder target y + [EOS] (B, T); pad 0."""
-    s_len = max(len(src[i]) for i in idx)
-    t_len = max(len(tgt[i]) for i in idx) + 1
-    s = torch.zeros(len(idx), s_len, dtype=torch.long)
-    y_in = torch.zeros(len(idx), t_len, dtype=torch.long)
-    y_out = torch.zeros(len(idx), t_len, dtype=torch.long)
-    for r, i in enumerate(idx):
-        s[r, : len(src[i])] = torch.tensor(src[i])
-        y_in[r, : len(tgt[i]) + 1] = torch.tensor([bos] + tgt[i])
-        y_out[r, : len(tgt[i]) + 1] = torch.tensor(tgt[i] + [eos])
-    lengths = torch.tensor([len(src[i]) for i in idx])
-    return s, lengths, y_in, y_out
-
-
-def tokenized(tok: Tokenizer, lines: list[str]) -> list[list[int]]:
-    return [ids[:MAX_LEN] or [tok.token_to_id("<unk>")] for ids in (encode(tok, line) for line in lines)]
 
 
 def make_train(name: str):
@@ -137,7 +97,7 @@ def make_train(name: str):
             model.load_state_dict(init["state_dict"])
             h = init["history"]
             previous = {"checkpoint": str(args.init_from), "epochs": len(h["epochs"]), "seconds": h["train_seconds"]}
-        steps_per_epoch = len(batches(src_ids, tgt_ids, args.batch_size, random.Random(0)))
+        steps_per_epoch = len(buckets(src_ids, tgt_ids, args.batch_size, random.Random(0)))
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=args.lr, total_steps=tcfg.epochs * steps_per_epoch + 1, pct_start=0.05
@@ -145,7 +105,7 @@ def make_train(name: str):
         rng = random.Random(args.seed)
 
         def epoch_batches(epoch: int):
-            for idx in batches(src_ids, tgt_ids, args.batch_size, rng):
+            for idx in buckets(src_ids, tgt_ids, args.batch_size, rng):
                 yield collate(src_ids, tgt_ids, distributed.shard(idx), bos, eos)  # this rank's share
 
         def loss_fn(model: Seq2Seq, batch):
@@ -182,109 +142,6 @@ def make_train(name: str):
         common.finish_run(run_dir, extra, history)
 
     return train
-
-
-class OnnxTranslator:
-    """Beam search over the exported graphs with the service's own decoding code: what users will get."""
-
-    def __init__(self, folder: Path) -> None:
-        self.enc = cpu_session(folder / "encoder.onnx")
-        self.dec = cpu_session(folder / "decoder_step.onnx")
-        self.src_tok = Tokenizer.from_file(str(folder / "src_tokenizer.json"))
-        self.tgt_tok = Tokenizer.from_file(str(folder / "tgt_tokenizer.json"))
-
-    def translate(self, texts: list[str], beam_size: int, alpha: float) -> list[str]:
-        ids = [encode(self.src_tok, t)[:MAX_LEN] or [3] for t in texts]
-        s = np.zeros((len(ids), max(map(len, ids))), np.int64)
-        for r, row in enumerate(ids):
-            s[r, : len(row)] = row
-        lengths = np.array([len(r) for r in ids], np.int64)
-        memory, keys, mask, state = self.enc.run(None, {"tokens": s, "lengths": lengths})
-
-        def step(tokens, st, sent):
-            logp, st, attn = self.dec.run(
-                None, {"tokens": tokens, "state": st, "memory": memory[sent], "keys": keys[sent], "mask": mask[sent]}
-            )
-            return logp, st, attn
-
-        bos, eos = self.tgt_tok.token_to_id(BOS), self.tgt_tok.token_to_id(EOS)
-        hyps = beam_search(step, state, bos, eos, beam_size, [2 * len(r) + 10 for r in ids], alpha)
-        return [decode(self.tgt_tok, h.tokens) for h in hyps]
-
-
-def corpus_scores(translator: OnnxTranslator, src: list[str], ref: list[str], beam: int, alpha: float) -> dict:
-    hyps: list[str] = []
-    for k in range(0, len(src), 64):
-        hyps += translator.translate(src[k : k + 64], beam, alpha)
-    bleu, chrf = BLEU(), CHRF()
-    return {
-        "bleu": round(bleu.corpus_score(hyps, [ref]).score, 2),
-        "chrf": round(chrf.corpus_score(hyps, [ref]).score, 2),
-        "signature": str(bleu.get_signature()),
-        "hypotheses": hyps,
-    }
-
-
-def torch_greedy(model: Seq2Seq, s: torch.Tensor, lengths: torch.Tensor, bos: int, eos: int, max_len: int):
-    memory, keys, mask, state = model.encoder(s, lengths)
-    step = DecoderStepExport(model)
-    tok = torch.full((s.shape[0],), bos, dtype=torch.long)
-    out = []
-    for _ in range(max_len):
-        logp, state, _ = step(tok, state, memory, keys, mask)
-        tok = logp.argmax(-1)
-        out.append(tok)
-    return torch.stack(out, 1)
-
-
-def check_parity(model: Seq2Seq, folder: Path, src_tok: Tokenizer, sentences: list[str], bos: int, eos: int) -> dict:
-    """Encoder and step graphs against PyTorch at several batch sizes and lengths; a greedy decode must match."""
-    enc, dec = cpu_session(folder / "encoder.onnx"), cpu_session(folder / "decoder_step.onnx")
-    diffs = {}
-    for b in (1, 5, 16):
-        ids = [encode(src_tok, t) for t in sentences[:b]]
-        s = torch.zeros(b, max(map(len, ids)), dtype=torch.long)
-        for r, row in enumerate(ids):
-            s[r, : len(row)] = torch.tensor(row)
-        lengths = torch.tensor([len(r) for r in ids])
-        diffs[f"encoder_b{b}"] = assert_parity(
-            EncoderExport(model), enc, {"tokens": s.numpy(), "lengths": lengths.numpy()}, 1e-4
-        )
-        with torch.no_grad():
-            memory, keys, mask, state = model.encoder(s, lengths)
-            feeds = {"tokens": torch.full((b,), bos).numpy(), "state": state.numpy(), "memory": memory.numpy(),
-                     "keys": keys.numpy(), "mask": mask.numpy()}  # fmt: skip
-            diffs[f"step_b{b}"] = assert_parity(DecoderStepExport(model), dec, feeds, 1e-4)
-            greedy_t = torch_greedy(model, s, lengths, bos, eos, 30).numpy()
-        m, k, mk, st = enc.run(None, {"tokens": s.numpy(), "lengths": lengths.numpy()})
-        tok = np.full(b, bos, np.int64)
-        greedy_o = []
-        for _ in range(30):
-            logp, st, _ = dec.run(None, {"tokens": tok, "state": st, "memory": m, "keys": k, "mask": mk})
-            tok = logp.argmax(-1)
-            greedy_o.append(tok)
-        if not (np.stack(greedy_o, 1) == greedy_t).all():
-            raise AssertionError(f"greedy decode differs between PyTorch and onnxruntime at batch {b}")
-    return diffs
-
-
-MEM = {0: "batch", 1: "mem_len"}
-ENCODER_AXES = {"tokens": {0: "batch", 1: "src_len"}, "lengths": {0: "batch"}, "memory": MEM, "keys": MEM,
-                "mask": MEM, "state": {0: "batch"}}  # fmt: skip
-STEP_AXES = {"tokens": {0: "batch"}, "state": {0: "batch"}, "memory": MEM, "keys": MEM, "mask": MEM,
-             "log_probs": {0: "batch"}, "state_out": {0: "batch"}, "attention": MEM}  # fmt: skip
-
-
-def export_graphs(model: Seq2Seq, out: Path, bos: int) -> None:
-    """encoder.onnx and decoder_step.onnx, dynamic in batch and source length."""
-    s, lengths = torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([3, 2])
-    with torch.no_grad():
-        memory, keys, mask, state = model.encoder(s, lengths)
-    enc_io = (["tokens", "lengths"], ["memory", "keys", "mask", "state"])
-    export_onnx(EncoderExport(model), (s, lengths), out / "encoder.onnx", *enc_io, ENCODER_AXES)
-    step_io = (["tokens", "state", "memory", "keys", "mask"], ["log_probs", "state_out", "attention"])
-    step_args = (torch.tensor([bos, bos]), state, memory, keys, mask)
-    export_onnx(DecoderStepExport(model), step_args, out / "decoder_step.onnx", *step_io, STEP_AXES)
 
 
 def make_export(name: str):
