@@ -1,7 +1,7 @@
 """Export of the Flickr8k captioner (encoder.onnx + decoder_step.onnx), parity checks, and evaluation.
 
-The test scores are measured the way the server captions: the exported graphs are loaded by the service's
-own `CaptionerRuntime`, photos go through its preprocessing (decoded from the JPEG files) and its beam search.
+The test scores are measured the way the server captions: photos decoded from the JPEG files go through the
+manifest's recipe, then beam search over the exported graphs (training/captioning/onnx_captioner.py).
 """
 
 from __future__ import annotations
@@ -13,37 +13,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from tokenizers import Tokenizer
 
-from core.manifest import Manifest
-from service.runtimes.captioner import CaptionerRuntime
+from core.manifest import Photo
 from training.caption_metrics import ConstantCaptionSearch, coco_scores
+from training.captioning.export import check_greedy, check_parity, export_graphs
 from training.captioning.grid import write_grid
+from training.captioning.onnx_captioner import OnnxCaptioner, photos
 from training.data import flickr8k
-from training.export import (
-    assert_parity,
-    code_commit,
-    cpu_session,
-    export_onnx,
-    graph_entry,
-    reference_pair,
-    write_manifest,
-)
-from training.models.captioner import (
-    CaptionDecoder,
-    Captioner,
-    CaptionerConfig,
-    DecoderStepGraph,
-    EncoderGraph,
-    ImageEncoder,
-)
+from training.export import code_commit, graph_entry, reference_pair, write_manifest
+from training.models.captioner import CaptionDecoder, Captioner, CaptionerConfig, ImageEncoder
 from training.tasks import common
 from training.tokenization import words
 
 NAME = "captioner-flickr8k"
-ENCODER_BATCHES = (1, 3, 8)
-STEP_ROWS = (1, 5, 12)
 GREEDY_IMAGES = 16
 ALPHAS = (0.0, 0.5, 1.0)  # length normalisation exponents tried on the dev split
 
@@ -73,67 +56,14 @@ def build(run: Path) -> tuple[ImageEncoder, CaptionDecoder, CaptionerConfig, dic
     return encoder.eval(), decoder.eval(), config, ckpts
 
 
-def photos(data_dir: Path, names: list[str], runtime: CaptionerRuntime) -> np.ndarray:
-    """(N, 3, crop, crop) through the service's preprocessing, from the JPEG files."""
+def test_photos(data_dir: Path, names: list[str], recipe: dict[str, Any]) -> np.ndarray:
+    """(N, 3, crop, crop) by the manifest's recipe, from the JPEG files."""
     root = flickr8k.root(data_dir) / "images"
-    out = []
-    for n in names:
-        with Image.open(root / n) as img:
-            out.append(runtime.preprocess(img))
-    return np.stack(out)
-
-
-def greedy_torch(encoder, step: DecoderStepGraph, x: np.ndarray, bos: int, eos: int, limit: int) -> list[list[int]]:
-    with torch.no_grad():
-        regions, keys, state = EncoderGraph(encoder, step.decoder)(torch.from_numpy(x))
-        tokens = torch.full((len(x),), bos, dtype=torch.long)
-        rows: list[list[int]] = [[] for _ in x]
-        done = [False] * len(x)
-        for _ in range(limit):
-            logp, state, _ = step(tokens, state, regions, keys)
-            tokens = logp.argmax(1)
-            for r, t in enumerate(tokens.tolist()):
-                if not done[r]:
-                    done[r] = t == eos
-                    if not done[r]:
-                        rows[r].append(t)
-        return rows
-
-
-def caption_all(runtime: CaptionerRuntime, x: np.ndarray, beam: int, alpha: float) -> list[str]:
-    runtime.alpha = alpha
-    out = []
-    for i in range(0, len(x), 100):
-        out += [r.best.text for r in runtime.caption(x[i : i + 100], beam)]
-    return out
+    return photos(Photo(**recipe), [root / n for n in names])
 
 
 def references(tok, split: flickr8k.Split) -> list[list[str]]:
     return [[" ".join(words(tok, c)) for c in caps] for caps in split.captions]
-
-
-def export_graphs(
-    encoder: ImageEncoder, decoder: CaptionDecoder, banned: list[int], out: Path
-) -> tuple[EncoderGraph, DecoderStepGraph]:
-    """Write encoder.onnx and decoder_step.onnx (dynamic batch / rows) into `out`; return the torch graphs."""
-    config = decoder.c
-    enc_graph = EncoderGraph(encoder, decoder).eval()
-    step_graph = DecoderStepGraph(decoder, banned).eval()
-    s = config.image_size
-    enc_outputs = ["regions", "keys", "state"]
-    enc_axes = {k: {0: "batch"} for k in ["image", *enc_outputs]}
-    export_onnx(enc_graph, (torch.zeros(2, 3, s, s),), out / "encoder.onnx", ["image"], enc_outputs, enc_axes)
-    n_regions, d, a, h2 = (s // 16) ** 2, config.channels[-1], config.attn_dim, 2 * config.hidden
-    example = (
-        torch.zeros(2, dtype=torch.long),
-        torch.zeros(2, h2),
-        torch.zeros(2, n_regions, d),
-        torch.zeros(2, n_regions, a),
-    )
-    names = ["tokens", "state", "regions", "keys"]
-    export_onnx(step_graph, example, out / "decoder_step.onnx", names, ["log_probs", "state_out", "attention"],
-                {k: {0: "rows"} for k in [*names, "log_probs", "state_out", "attention"]})  # fmt: skip
-    return enc_graph, step_graph
 
 
 def export(args: argparse.Namespace) -> None:
@@ -145,7 +75,7 @@ def export(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "tokenizer.json").write_text((run / "tokenizer.json").read_text())
     enc_graph, step_graph = export_graphs(encoder, decoder, [sp["pad"], sp["bos"], sp["unk"]], out)
-    s, h2 = config.image_size, 2 * config.hidden
+    s = config.image_size
 
     data_dir = common.data_dir(args)
     captions = flickr8k.load_captions(data_dir)
@@ -167,49 +97,30 @@ def export(args: argparse.Namespace) -> None:
         "decoding": {"beam_size": args.beam_size, "alpha": 1.0, "max_length": 20},
         "batching": {"max_batch_size": 32, "max_delay_ms": 2},
     }  # fmt: skip
-    enc_session, step_session = cpu_session(out / "encoder.onnx"), cpu_session(out / "decoder_step.onnx")
-    # A provisional manifest lets the service runtime load the graphs; the reference pair comes from them.
-    probe = np.random.default_rng(0).standard_normal((2, 3, s, s)).astype(np.float32)
-    manifest["reference"] = reference_pair(enc_session, "encoder", {"image": probe})
-    write_manifest(out, manifest)
-    runtime = CaptionerRuntime(Manifest.model_validate(manifest), out, "cpu")
+    captioner = OnnxCaptioner(out, manifest)
+    recipe = manifest["preprocessing"]
     test_names = splits["test"].names[: args.eval_limit] if args.eval_limit else splits["test"].names
-    x_all = photos(data_dir, test_names, runtime)
-    probe_x = photos(data_dir, splits["test"].names[:GREEDY_IMAGES], runtime)
-    diffs = {f"encoder@{b}": assert_parity(enc_graph, enc_session, {"image": probe_x[:b]}, atol=1e-3)
-             for b in ENCODER_BATCHES}  # fmt: skip
-    rng = np.random.default_rng(1)
-    enc_out = runtime.encode(probe_x[: max(STEP_ROWS)])
-    for n in STEP_ROWS:
-        feeds = {
-            "tokens": rng.integers(4, config.vocab, n).astype(np.int64),
-            "state": (rng.standard_normal((n, h2)) * 0.5).astype(np.float32),
-            "regions": enc_out["regions"][:n],
-            "keys": enc_out["keys"][:n],
-        }
-        diffs[f"decoder_step@{n}"] = assert_parity(step_graph, step_session, feeds, atol=1e-3)
+    x_all = test_photos(data_dir, test_names, recipe)
+    probe_x = test_photos(data_dir, splits["test"].names[:GREEDY_IMAGES], recipe)
+    diffs = check_parity(enc_graph, step_graph, captioner, probe_x)
     print(f"parity max abs diff: {diffs}")
-    greedy_t = greedy_torch(encoder, step_graph, probe_x, sp["bos"], sp["eos"], 20)
-    greedy_o = [r.best.words for r in runtime.caption(probe_x, 1)]
-    greedy_o_ids = [[tok.token_to_id(w) for w in ws] for ws in greedy_o]
-    if greedy_t != greedy_o_ids:
-        raise AssertionError(f"greedy decode differs between PyTorch and onnxruntime: {greedy_t} vs {greedy_o_ids}")
+    check_greedy(encoder, step_graph, captioner, probe_x)
     print(f"greedy decode of {GREEDY_IMAGES} test photos identical in PyTorch and onnxruntime")
 
     dev = splits["dev"]
     dev = flickr8k.Split(dev.names[: args.eval_limit], dev.captions[: args.eval_limit]) if args.eval_limit else dev
-    dev_x = photos(data_dir, dev.names, runtime)
+    dev_x = test_photos(data_dir, dev.names, recipe)
     dev_refs = references(tok, dev)
-    dev_bleu = {a: coco_scores(caption_all(runtime, dev_x, args.beam_size, a), dev_refs)["bleu4"] for a in ALPHAS}
+    dev_bleu = {a: coco_scores(captioner.captions(dev_x, args.beam_size, a), dev_refs)["bleu4"] for a in ALPHAS}
     alpha = max(ALPHAS, key=lambda a: dev_bleu[a])
     print(f"dev BLEU-4 by length-normalisation alpha (beam {args.beam_size}): {dev_bleu}; chosen {alpha}")
     manifest["decoding"]["alpha"] = alpha
 
     test = flickr8k.Split(test_names, splits["test"].captions[: len(test_names)])
     test_refs = references(tok, test)
-    beam_texts = caption_all(runtime, x_all, args.beam_size, alpha)
+    beam_texts = captioner.captions(x_all, args.beam_size, alpha)
     beam = coco_scores(beam_texts, test_refs)
-    greedy = coco_scores(caption_all(runtime, x_all, 1, alpha), test_refs)
+    greedy = coco_scores(captioner.captions(x_all, 1, alpha), test_refs)
     train_refs = [[words(tok, c) for c in caps] for caps in splits["train"].captions]
     constant, train_bleu4 = ConstantCaptionSearch(train_refs).best([w for refs in train_refs for w in refs])
     baseline = coco_scores([" ".join(constant)] * len(test_refs), test_refs)
@@ -250,7 +161,7 @@ def export(args: argparse.Namespace) -> None:
         "vocabulary": {"words": tok.get_vocab_size(), "min_count": 5, "from": "training split captions"},
     }
     manifest["code_commit"] = code_commit()
-    manifest["reference"] = reference_pair(enc_session, "encoder", {"image": probe_x[:2]})
+    manifest["reference"] = reference_pair(captioner.encoder, "encoder", {"image": probe_x[:2]})
     write_manifest(out, manifest)
     root = flickr8k.root(data_dir) / "images"
     write_grid(out / "examples.png", [root / n for n in test_names[:8]], beam_texts[:8])
@@ -259,13 +170,13 @@ def export(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     folder = common.out_dir(args, NAME)
-    manifest = Manifest.model_validate_json((folder / "manifest.json").read_text())
-    runtime = CaptionerRuntime(manifest, folder, "cpu")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    captioner = OnnxCaptioner(folder, manifest)
     data_dir = common.data_dir(args)
     captions = flickr8k.load_captions(data_dir)
     test = flickr8k.load_split(data_dir, "test", captions)
     names = test.names[: args.eval_limit] if args.eval_limit else test.names
-    tok = runtime.tokenizer
-    refs = [[" ".join(words(tok, c)) for c in caps] for caps in test.captions[: len(names)]]
-    scores = coco_scores(caption_all(runtime, photos(data_dir, names, runtime), args.beam_size, runtime.alpha), refs)
+    refs = [[" ".join(words(captioner.tokenizer, c)) for c in caps] for caps in test.captions[: len(names)]]
+    x = test_photos(data_dir, names, manifest["preprocessing"])
+    scores = coco_scores(captioner.captions(x, args.beam_size), refs)
     print(json.dumps({"model": NAME, "test_images": len(names), "beam_size": args.beam_size, **scores}))

@@ -12,22 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
-import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-from training.augment import center_crop, color_jitter, random_crop_flip
-from training.caption_metrics import coco_scores
+from training.captioning import stages
 from training.captioning.data import CaptionData
-from training.models.captioner import CaptionDecoder, Captioner, CaptionerConfig, ImageEncoder
+from training.models.captioner import CaptionerConfig
 from training.tasks import common
-from training.trainer import Trainer, TrainerConfig
+from training.trainer import TrainerConfig
 
 NAME = "captioner-flickr8k"
-MAX_WORDS = 20  # training captions are cut to this many words (99% are shorter than 22)
 
 
 def add_arguments(
@@ -52,28 +44,6 @@ def add_arguments(
     captioner_export.add_arguments(export, evaluate)
 
 
-def normalise(images: torch.Tensor, config: dict) -> torch.Tensor:
-    mean = torch.tensor(config["mean"], dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(config["std"], dtype=torch.float32).view(1, 3, 1, 1)
-    return (images - mean) / std
-
-
-def to_float(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
-
-
-def dev_photos(data: CaptionData, config: CaptionerConfig, stats: dict) -> torch.Tensor:
-    """The dev photos as the model sees them at test time: centre crop, normalised."""
-    return normalise(center_crop(to_float(data.dev_images), config.image_size), stats)
-
-
-def augmented_photos(data: CaptionData, idx: torch.Tensor, config, stats: dict, gen: torch.Generator) -> torch.Tensor:
-    """Training photos `idx` with a random crop (70-100%), flip and colour jitter, normalised."""
-    x = random_crop_flip(to_float(data.train_images[idx.numpy()]), config.image_size, generator=gen)
-    return normalise(color_jitter(x, generator=gen), stats)
-
-
 def stage_config(args: argparse.Namespace, stage: str, epochs: int) -> TrainerConfig:
     """Trainer settings of the decoder and fine-tuning stages: checkpoints in runs/<model>/<stage>/."""
     return TrainerConfig(
@@ -87,189 +57,8 @@ def stage_config(args: argparse.Namespace, stage: str, epochs: int) -> TrainerCo
     )
 
 
-def train_encoder(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
-    torch.manual_seed(args.seed)
-    encoder = ImageEncoder(config)
-    targets = torch.from_numpy(data.concept_targets(data.train))
-    dev_targets = torch.from_numpy(data.concept_targets(data.dev))
-    n, bs = len(data.train_images), args.batch_size
-    tcfg = common.trainer_config(args, NAME)
-    tcfg.checkpoint_dir = common.run_dir(args, NAME) / "encoder"
-    steps = tcfg.epochs * ((n + bs - 1) // bs)
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=args.lr, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.2)
-    gen = torch.Generator().manual_seed(args.seed)
-    dev_x = dev_photos(data, config, stats)
-
-    def epoch_batches(epoch: int):
-        order = torch.randperm(n, generator=gen)
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            yield augmented_photos(data, idx, config, stats, gen), targets[idx]
-
-    def loss_fn(model: ImageEncoder, batch):
-        x, y = batch
-        return F.binary_cross_entropy_with_logits(model.concept_logits(model(x)), y), {}
-
-    def evaluate(model: ImageEncoder) -> dict[str, float]:
-        logits = torch.cat([model.concept_logits(model(dev_x[i : i + 200])) for i in range(0, len(dev_x), 200)])
-        loss = F.binary_cross_entropy_with_logits(logits, dev_targets).item()
-        top5 = logits.topk(5, 1).indices  # precision@5: share of the 5 top words used by some dev caption
-        return {"dev_bce": loss, "dev_precision_at_5": (dev_targets.gather(1, top5) > 0).float().mean().item()}
-
-    Trainer(encoder, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
-
-
-def region_features(encoder: ImageEncoder, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([encoder(x[i : i + 250]) for i in range(0, len(x), 250)]).half()
-
-
-def feature_views(args, data: CaptionData, encoder: ImageEncoder, config: CaptionerConfig, stats: dict):
-    """(views, N, L, D) float16 train features: the centre crop, its mirror, then random crops; dev centre."""
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    train = to_float(data.train_images)
-    views = []
-    for v in range(args.views):
-        if v == 0:
-            x = center_crop(train, config.image_size)
-        elif v == 1:
-            x = center_crop(train, config.image_size).flip(3)
-        else:
-            x = random_crop_flip(train, config.image_size, generator=gen)
-        views.append(region_features(encoder, normalise(x, stats)))
-    dev = region_features(encoder, dev_photos(data, config, stats))
-    return torch.stack(views), dev
-
-
-def greedy(decoder: CaptionDecoder, regions: torch.Tensor, bos: int, eos: int, banned: list[int]) -> list[list[int]]:
-    keys, state = decoder.start(regions)
-    tokens = torch.full((len(regions),), bos, dtype=torch.long)
-    out = torch.zeros(len(regions), MAX_WORDS, dtype=torch.long)
-    for t in range(MAX_WORDS):
-        h, state, _ = decoder.step(tokens, state, regions, keys)
-        logits = decoder.out(h)
-        logits[:, banned] = -1e9
-        tokens = logits.argmax(1)
-        out[:, t] = tokens
-    seqs = []
-    for row in out.tolist():
-        seqs.append(row[: row.index(eos)] if eos in row else row)
-    return seqs
-
-
-def teacher_batch(captions: list[list[int]], sp: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Word ids -> decoder inputs [BOS] + ids and targets ids + [EOS], (B, T), padded with 0."""
-    t = max(len(c) for c in captions) + 1
-    inputs = torch.zeros(len(captions), t, dtype=torch.long)
-    targets = torch.zeros(len(captions), t, dtype=torch.long)
-    for r, ids in enumerate(captions):
-        inputs[r, : len(ids) + 1] = torch.tensor([sp["bos"], *ids])
-        targets[r, : len(ids) + 1] = torch.tensor([*ids, sp["eos"]])
-    return inputs, targets
-
-
-def caption_loss(decoder: CaptionDecoder, regions, inputs, targets, pad: int, penalty_weight: float):
-    """Cross-entropy plus Xu et al.'s doubly stochastic penalty sum_i (1 - sum_t alpha_ti)^2 (soft attention)."""
-    logits, alpha = decoder(regions, inputs)
-    mask = (targets != pad).float()
-    ce = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad)
-    if decoder.c.attention != "soft":
-        return ce, {"ce": ce.item()}
-    penalty = ((1 - (alpha * mask.unsqueeze(2)).sum(1)) ** 2).mean()
-    return ce + penalty_weight * penalty, {"ce": ce.item()}
-
-
-def dev_scores(decoder: CaptionDecoder, dev_feats: torch.Tensor, data: CaptionData) -> dict[str, float]:
-    sp = data.special
-    hyps = []
-    for i in range(0, len(dev_feats), 250):
-        hyps += greedy(decoder, dev_feats[i : i + 250].float(), sp["bos"], sp["eos"], [sp["pad"], sp["bos"], sp["unk"]])
-    texts = [" ".join(data.tokenizer.id_to_token(t) for t in h) for h in hyps]
-    return {f"dev_greedy_{k}": v for k, v in coco_scores(texts, data.dev_references).items()}
-
-
-def train_decoder(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
-    enc_ckpt = torch.load(common.run_dir(args, NAME) / "encoder" / "checkpoint.pt", weights_only=False)
-    encoder = ImageEncoder(config)
-    encoder.load_state_dict(enc_ckpt["state_dict"])
-    encoder.eval()
-    t0 = time.perf_counter()
-    train_feats, dev_feats = feature_views(args, data, encoder, config, stats)
-    print(f"features for {args.views} views in {time.perf_counter() - t0:.1f}s: {tuple(train_feats.shape)}")
-    torch.manual_seed(args.seed)
-    decoder = CaptionDecoder(config)
-    pairs = [(i, c) for i, caps in enumerate(data.train_ids) for c in caps]
-    bs = args.decoder_batch_size
-    tcfg = stage_config(args, "decoder", args.decoder_epochs)
-    steps = tcfg.epochs * ((len(pairs) + bs - 1) // bs)
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.decoder_lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.decoder_lr, total_steps=steps, pct_start=0.1)
-    rng = random.Random(args.seed)
-    sp = data.special
-
-    def epoch_batches(epoch: int):
-        order = list(range(len(pairs)))
-        rng.shuffle(order)
-        for i in range(0, len(order), bs):
-            chosen = [pairs[j] for j in order[i : i + bs]]
-            img = torch.tensor([p[0] for p in chosen])
-            view = torch.randint(0, len(train_feats), (len(chosen),))
-            yield (train_feats[view, img].float(), *teacher_batch([p[1] for p in chosen], sp))
-
-    def loss_fn(model: CaptionDecoder, batch):
-        regions, inputs, targets = batch
-        return caption_loss(model, regions, inputs, targets, sp["pad"], args.attention_penalty)
-
-    def evaluate(model: CaptionDecoder) -> dict[str, float]:
-        return dev_scores(model, dev_feats, data)
-
-    history = Trainer(decoder, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
-    print(f"decoder done: {history.steps} steps in {history.train_seconds:.1f}s")
-
-
-def train_finetune(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
-    """Stage 3 (optional): encoder and decoder trained together on augmented photos, from stages 1 and 2."""
-    run = common.run_dir(args, NAME)
-    model = Captioner(config)
-    model.encoder.load_state_dict(torch.load(run / "encoder" / "checkpoint.pt", weights_only=False)["state_dict"])
-    model.decoder.load_state_dict(torch.load(run / "decoder" / "checkpoint.pt", weights_only=False)["state_dict"])
-    sp = data.special
-    n, bs = len(data.train_images), args.finetune_batch_size
-    tcfg = stage_config(args, "finetune", args.finetune_epochs)
-    steps = tcfg.epochs * ((n + bs - 1) // bs)
-    groups = [
-        {"params": model.encoder.parameters(), "lr": args.finetune_lr / 4},
-        {"params": model.decoder.parameters(), "lr": args.finetune_lr},
-    ]
-    optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[args.finetune_lr / 4, args.finetune_lr], total_steps=steps, pct_start=0.15
-    )
-    gen = torch.Generator().manual_seed(args.seed + 2)
-    rng = random.Random(args.seed + 2)
-    dev_x = dev_photos(data, config, stats)
-
-    def epoch_batches(epoch: int):
-        order = torch.randperm(n, generator=gen)
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            caps = [rng.choice(data.train_ids[j]) for j in idx.tolist()]  # one of its five captions
-            yield (augmented_photos(data, idx, config, stats, gen), *teacher_batch(caps, sp))
-
-    def loss_fn(m: Captioner, batch):
-        x, inputs, targets = batch
-        return caption_loss(m.decoder, m.encoder(x), inputs, targets, sp["pad"], args.attention_penalty)
-
-    def evaluate(m: Captioner) -> dict[str, float]:
-        return dev_scores(m.decoder, region_features(m.encoder, dev_x), data)
-
-    history = Trainer(model, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
-    print(f"fine-tuning done: {history.steps} steps in {history.train_seconds:.1f}s")
-
-
 def train(args: argparse.Namespace) -> None:
-    data = CaptionData.load(common.data_dir(args), args.min_word_count, args.concepts, MAX_WORDS, args.dry_run)
+    data = CaptionData.load(common.data_dir(args), args.min_word_count, args.concepts, stages.MAX_WORDS, args.dry_run)
     run = common.run_dir(args, NAME)
     run.mkdir(parents=True, exist_ok=True)
     data.tokenizer.save(str(run / "tokenizer.json"))
@@ -282,11 +71,13 @@ def train(args: argparse.Namespace) -> None:
     )
     (run / "data.json").write_text(json.dumps({**stats, "concepts": data.concepts, "special": data.special}))
     if args.stage in ("encoder", "all"):
-        train_encoder(args, data, config, stats)
+        tcfg = common.trainer_config(args, NAME)
+        tcfg.checkpoint_dir = run / "encoder"
+        stages.train_encoder(args, data, config, stats, tcfg)
     if args.stage in ("decoder", "all"):
-        train_decoder(args, data, config, stats)
+        stages.train_decoder(args, data, config, stats, stage_config(args, "decoder", args.decoder_epochs), run)
     if args.stage == "finetune" or (args.stage == "all" and args.finetune_epochs > 0):
-        train_finetune(args, data, config, stats)
+        stages.train_finetune(args, data, config, stats, stage_config(args, "finetune", args.finetune_epochs), run)
 
 
 def export(args: argparse.Namespace) -> None:
