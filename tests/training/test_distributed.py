@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -139,5 +138,5 @@ def test_tasks_without_data_parallel_support_refuse_torchrun(monkeypatch) -> Non
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(SystemExit, match="captioner-flickr8k does not support torchrun yet"):
         run("train", "captioner-flickr8k", [])
-    supported = {name for name in TASKS if getattr(importlib.import_module(TASKS[name]), "DATA_PARALLEL", False)}
+    supported = {name for name, task in TASKS.items() if task.data_parallel}
     assert supported == {"lenet5-mnist", "charlstm-shakespeare", "gru-en-fr", "gru-en-de"}

@@ -7,8 +7,9 @@ import torch
 
 from training.data import multi30k
 from training.models.seq2seq import Seq2Seq, Seq2SeqConfig, reverse_within_length
-from training.tasks.translate_multi30k import check_parity, collate, export_graphs
 from training.tokenization import decode, encode, train_bpe
+from training.translation.batching import collate
+from training.translation.export import check_parity, export_graphs
 
 
 def tiny(attention: str = "bahdanau") -> Seq2Seq:

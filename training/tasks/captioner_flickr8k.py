@@ -1,301 +1,239 @@
 """Image captioner on Flickr8k: train (encoder pretraining, then the decoder), export, evaluate.
 
-Training runs in two stages, each checkpointed every epoch and resumable:
+Training runs in stages, each checkpointed every epoch in runs/<model>/<stage>/ and resumable
+(training/captioning/stages.py):
 1. `encoder`: the CNN learns which caption words occur in a photo (multi-label, soft targets = the share of
    the five captions that use the word), with random crops, flips and colour jitter.
 2. `decoder`: the CNN is frozen; its region features for several augmented views of every training photo are
    computed once, and the LSTM decoder learns on them with teacher forcing (cross-entropy plus Xu et al.'s
    doubly stochastic attention penalty). Each epoch ends with a greedy-decoding BLEU-4 on the dev split.
+3. `finetune` (optional): both together on augmented photos.
+
+The export's scores are measured the way the server captions: photos decoded from the JPEG files through the
+manifest's recipe, then beam search over the exported graphs (training/captioning/onnx_captioner.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
-import time
+from dataclasses import replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from tokenizers import Tokenizer
 
-from training.augment import center_crop, color_jitter, random_crop_flip
-from training.caption_metrics import coco_scores
+from core.manifest import Photo
+from training.caption_metrics import ConstantCaptionSearch, coco_scores
+from training.captioning import export as graphs
+from training.captioning import stages
 from training.captioning.data import CaptionData
-from training.models.captioner import CaptionDecoder, Captioner, CaptionerConfig, ImageEncoder
+from training.captioning.grid import write_grid
+from training.captioning.onnx_captioner import OnnxCaptioner, photos
+from training.data import flickr8k
+from training.models.captioner import Captioner, CaptionerConfig
 from training.tasks import common
-from training.trainer import Trainer, TrainerConfig
+from training.tasks.base import Task
+from training.tokenization import words
+from training.trainer import TrainerConfig
 
-NAME = "captioner-flickr8k"
-MAX_WORDS = 20  # training captions are cut to this many words (99% are shorter than 22)
-
-
-def add_arguments(
-    train: argparse.ArgumentParser, export: argparse.ArgumentParser, evaluate: argparse.ArgumentParser
-) -> None:
-    common.add_train_args(train, epochs=25, lr=2e-3, batch_size=64)
-    train.add_argument("--stage", choices=["encoder", "decoder", "finetune", "all"], default="all")
-    train.add_argument("--finetune-epochs", type=int, default=0, help="stage 3: encoder and decoder together")
-    train.add_argument("--finetune-lr", type=float, default=5e-4)
-    train.add_argument("--finetune-batch-size", type=int, default=48)
-    train.add_argument("--decoder-epochs", type=int, default=12)
-    train.add_argument("--decoder-lr", type=float, default=2e-3)
-    train.add_argument("--decoder-batch-size", type=int, default=64)
-    train.add_argument("--attention", choices=["soft", "none", "first"], default="soft")
-    train.add_argument("--views", type=int, default=4, help="augmented views per photo for the decoder stage")
-    train.add_argument("--dropout", type=float, default=0.3)
-    train.add_argument("--min-word-count", type=int, default=5)
-    train.add_argument("--concepts", type=int, default=1000)
-    train.add_argument("--attention-penalty", type=float, default=1.0)
-    from training.tasks import captioner_export
-
-    captioner_export.add_arguments(export, evaluate)
+GREEDY_IMAGES = 16
+ALPHAS = (0.0, 0.5, 1.0)  # length normalisation exponents tried on the dev split
+STAGES = {
+    "encoder": "CNN pretrained on word occurrence (multi-label), augmented photos",
+    "decoder": "LSTM decoder on cached features of the frozen CNN (4 augmented views per photo)",
+    "finetune": "CNN and decoder together on augmented photos, one random caption per photo",
+}
 
 
-def normalise(images: torch.Tensor, config: dict) -> torch.Tensor:
-    mean = torch.tensor(config["mean"], dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(config["std"], dtype=torch.float32).view(1, 3, 1, 1)
-    return (images - mean) / std
+def references(tok: Tokenizer, split: flickr8k.Split) -> list[list[str]]:
+    """Each photo's five captions as normalised words joined by spaces, as the captions are scored."""
+    return [[" ".join(words(tok, c)) for c in caps] for caps in split.captions]
 
 
-def to_float(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
+class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
+    description = "CNN+LSTM image captioner (Show, Attend and Tell) trained from scratch on Flickr8k"
+    epochs, lr, batch_size = 25, 2e-3, 64
+    batching = {"max_batch_size": 32, "max_delay_ms": 2}
 
+    @classmethod
+    def add_train_args(cls, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--stage", choices=["encoder", "decoder", "finetune", "all"], default="all")
+        p.add_argument("--finetune-epochs", type=int, default=0, help="stage 3: encoder and decoder together")
+        p.add_argument("--finetune-lr", type=float, default=5e-4)
+        p.add_argument("--finetune-batch-size", type=int, default=48)
+        p.add_argument("--decoder-epochs", type=int, default=12)
+        p.add_argument("--decoder-lr", type=float, default=2e-3)
+        p.add_argument("--decoder-batch-size", type=int, default=64)
+        p.add_argument("--attention", choices=["soft", "none", "first"], default="soft")
+        p.add_argument("--views", type=int, default=4, help="augmented views per photo for the decoder stage")
+        p.add_argument("--dropout", type=float, default=0.3)
+        p.add_argument("--min-word-count", type=int, default=5)
+        p.add_argument("--concepts", type=int, default=1000)
+        p.add_argument("--attention-penalty", type=float, default=1.0)
 
-def dev_photos(data: CaptionData, config: CaptionerConfig, stats: dict) -> torch.Tensor:
-    """The dev photos as the model sees them at test time: centre crop, normalised."""
-    return normalise(center_crop(to_float(data.dev_images), config.image_size), stats)
+    @classmethod
+    def add_export_args(cls, p: argparse.ArgumentParser, command: str) -> None:
+        p.add_argument("--beam-size", type=int, default=3)
+        if command == "export":
+            p.add_argument("--run-dir", type=Path, default=None, help=f"training run folder (default: runs/{cls.name})")
 
+    # --- train ----------------------------------------------------------------------------------------------------
 
-def augmented_photos(data: CaptionData, idx: torch.Tensor, config, stats: dict, gen: torch.Generator) -> torch.Tensor:
-    """Training photos `idx` with a random crop (70-100%), flip and colour jitter, normalised."""
-    x = random_crop_flip(to_float(data.train_images[idx.numpy()]), config.image_size, generator=gen)
-    return normalise(color_jitter(x, generator=gen), stats)
+    def train(self) -> None:  # type: ignore[override]
+        a, run = self.args, self.run_dir
+        data = CaptionData.load(self.data_dir, a.min_word_count, a.concepts, stages.MAX_WORDS, a.dry_run)
+        run.mkdir(parents=True, exist_ok=True)
+        data.tokenizer.save(str(run / "tokenizer.json"))
+        stats = data.pixel_stats()
+        config = CaptionerConfig(vocab=data.tokenizer.get_vocab_size(), concepts=len(data.concepts), dropout=a.dropout,
+                                 attention=a.attention)  # fmt: skip
+        (run / "data.json").write_text(json.dumps({**stats, "concepts": data.concepts, "special": data.special}))
+        if a.stage in ("encoder", "all"):
+            stages.train_encoder(a, data, config, stats, replace(self.trainer_config(), checkpoint_dir=run / "encoder"))
+        if a.stage in ("decoder", "all"):
+            stages.train_decoder(a, data, config, stats, self.stage_config("decoder", a.decoder_epochs), run)
+        if a.stage == "finetune" or (a.stage == "all" and a.finetune_epochs > 0):
+            stages.train_finetune(a, data, config, stats, self.stage_config("finetune", a.finetune_epochs), run)
 
+    def stage_config(self, stage: str, epochs: int) -> TrainerConfig:
+        """Trainer settings of the decoder and fine-tuning stages (the encoder's are the common ones)."""
+        dry = self.args.dry_run
+        return replace(self.trainer_config(), epochs=1 if dry else epochs, max_steps=3 if dry else None, grad_clip=5.0,
+                       checkpoint_dir=self.run_dir / stage)  # fmt: skip
 
-def stage_config(args: argparse.Namespace, stage: str, epochs: int) -> TrainerConfig:
-    """Trainer settings of the decoder and fine-tuning stages: checkpoints in runs/<model>/<stage>/."""
-    return TrainerConfig(
-        epochs=1 if args.dry_run else epochs,
-        seed=args.seed,
-        max_steps=3 if args.dry_run else None,
-        grad_clip=5.0,
-        checkpoint_dir=common.run_dir(args, NAME) / stage,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+    # --- export and evaluate --------------------------------------------------------------------------------------
 
+    @cached_property
+    def stage_checkpoints(self) -> dict[str, dict[str, Any]]:
+        """The checkpoint of each stage trained (encoder and decoder at least)."""
+        paths = {stage: self.run_dir / stage / "checkpoint.pt" for stage in STAGES}
+        return {s: torch.load(p, weights_only=False) for s, p in paths.items() if s != "finetune" or p.exists()}
 
-def train_encoder(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
-    torch.manual_seed(args.seed)
-    encoder = ImageEncoder(config)
-    targets = torch.from_numpy(data.concept_targets(data.train))
-    dev_targets = torch.from_numpy(data.concept_targets(data.dev))
-    n, bs = len(data.train_images), args.batch_size
-    tcfg = common.trainer_config(args, NAME)
-    tcfg.checkpoint_dir = common.run_dir(args, NAME) / "encoder"
-    steps = tcfg.epochs * ((n + bs - 1) // bs)
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=args.lr, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.2)
-    gen = torch.Generator().manual_seed(args.seed)
-    dev_x = dev_photos(data, config, stats)
+    @cached_property
+    def run_data(self) -> dict[str, Any]:
+        """Pixel statistics, concept words and special token ids, as training recorded them."""
+        return json.loads((self.run_dir / "data.json").read_text())
 
-    def epoch_batches(epoch: int):
-        order = torch.randperm(n, generator=gen)
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            yield augmented_photos(data, idx, config, stats, gen), targets[idx]
+    @cached_property
+    def splits(self) -> dict[str, flickr8k.Split]:
+        captions = flickr8k.load_captions(self.data_dir)
+        return {k: flickr8k.load_split(self.data_dir, k, captions) for k in ("train", "dev", "test")}
 
-    def loss_fn(model: ImageEncoder, batch):
-        x, y = batch
-        return F.binary_cross_entropy_with_logits(model.concept_logits(model(x)), y), {}
+    def photos(self, names: list[str], recipe: dict[str, Any]) -> np.ndarray:
+        root = flickr8k.root(self.data_dir) / "images"
+        return photos(Photo(**recipe), [root / n for n in names])
 
-    def evaluate(model: ImageEncoder) -> dict[str, float]:
-        logits = torch.cat([model.concept_logits(model(dev_x[i : i + 200])) for i in range(0, len(dev_x), 200)])
-        loss = F.binary_cross_entropy_with_logits(logits, dev_targets).item()
-        top5 = logits.topk(5, 1).indices  # precision@5: share of the 5 top words used by some dev caption
-        return {"dev_bce": loss, "dev_precision_at_5": (dev_targets.gather(1, top5) > 0).float().mean().item()}
-
-    Trainer(encoder, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
-
-
-def region_features(encoder: ImageEncoder, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([encoder(x[i : i + 250]) for i in range(0, len(x), 250)]).half()
-
-
-def feature_views(args, data: CaptionData, encoder: ImageEncoder, config: CaptionerConfig, stats: dict):
-    """(views, N, L, D) float16 train features: the centre crop, its mirror, then random crops; dev centre."""
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    train = to_float(data.train_images)
-    views = []
-    for v in range(args.views):
-        if v == 0:
-            x = center_crop(train, config.image_size)
-        elif v == 1:
-            x = center_crop(train, config.image_size).flip(3)
+    def load(self) -> Captioner:
+        ckpts = self.stage_checkpoints
+        cfg = dict(ckpts["decoder"]["config"])
+        cfg["channels"] = tuple(cfg["channels"])
+        model = Captioner(CaptionerConfig(**cfg))
+        if "finetune" in ckpts:  # stage 3 supersedes both
+            model.load_state_dict(ckpts["finetune"]["state_dict"])
         else:
-            x = random_crop_flip(train, config.image_size, generator=gen)
-        views.append(region_features(encoder, normalise(x, stats)))
-    dev = region_features(encoder, dev_photos(data, config, stats))
-    return torch.stack(views), dev
+            model.encoder.load_state_dict(ckpts["encoder"]["state_dict"])
+            model.decoder.load_state_dict(ckpts["decoder"]["state_dict"])
+        return model.eval()
 
+    def export_graphs(self, model: Captioner, out: Path) -> dict[str, Path]:
+        (out / "tokenizer.json").write_text((self.run_dir / "tokenizer.json").read_text())
+        sp = self.run_data["special"]
+        self.graph_modules = graphs.export_graphs(model.encoder, model.decoder, [sp["pad"], sp["bos"], sp["unk"]], out)
+        return {"encoder": out / "encoder.onnx", "decoder_step": out / "decoder_step.onnx"}
 
-def greedy(decoder: CaptionDecoder, regions: torch.Tensor, bos: int, eos: int, banned: list[int]) -> list[list[int]]:
-    keys, state = decoder.start(regions)
-    tokens = torch.full((len(regions),), bos, dtype=torch.long)
-    out = torch.zeros(len(regions), MAX_WORDS, dtype=torch.long)
-    for t in range(MAX_WORDS):
-        h, state, _ = decoder.step(tokens, state, regions, keys)
-        logits = decoder.out(h)
-        logits[:, banned] = -1e9
-        tokens = logits.argmax(1)
-        out[:, t] = tokens
-    seqs = []
-    for row in out.tolist():
-        seqs.append(row[: row.index(eos)] if eos in row else row)
-    return seqs
+    def serving_fields(self, config: CaptionerConfig) -> dict[str, Any]:
+        """What the service needs to caption: the photo recipe, the vocabulary, special tokens, decoding."""
+        d, sp = self.run_data, self.run_data["special"]
+        return {
+            "preprocessing": {"kind": "photo", "resize": 128, "crop": config.image_size, "mean": d["mean"],
+                              "std": d["std"], "steps": "RGB (alpha onto white), bicubic squash to 128x128, centre "
+                              "crop, (x/255-mean)/std"},
+            "tokenizer": "tokenizer.json",
+            "special_tokens": {"pad": sp["pad"], "bos": sp["bos"], "eos": sp["eos"]},
+            "decoding": {"beam_size": self.args.beam_size, "alpha": 1.0, "max_length": 20},
+        }  # fmt: skip
 
+    def manifest_extras(self, model: Captioner, out: Path) -> dict[str, Any]:
+        fields = self.serving_fields(model.decoder.c)
+        captioner = OnnxCaptioner(out, fields)
+        probe = self.photos(self.splits["test"].names[:GREEDY_IMAGES], fields["preprocessing"])
+        diffs = graphs.check_parity(*self.graph_modules, captioner, probe)
+        print(f"parity max abs diff: {diffs}")
+        graphs.check_greedy(model.encoder, self.graph_modules[1], captioner, probe)
+        print(f"greedy decode of {GREEDY_IMAGES} test photos identical in PyTorch and onnxruntime")
+        fields["decoding"]["alpha"] = captioner.alpha = self.choose_alpha(captioner, fields["preprocessing"])
+        parity = {"max_abs_diff": max(diffs.values()), "checks": diffs, "greedy_identical_images": GREEDY_IMAGES}
+        return {**fields, **self.test_report(captioner, fields["preprocessing"], out), "parity": parity}
 
-def teacher_batch(captions: list[list[int]], sp: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Word ids -> decoder inputs [BOS] + ids and targets ids + [EOS], (B, T), padded with 0."""
-    t = max(len(c) for c in captions) + 1
-    inputs = torch.zeros(len(captions), t, dtype=torch.long)
-    targets = torch.zeros(len(captions), t, dtype=torch.long)
-    for r, ids in enumerate(captions):
-        inputs[r, : len(ids) + 1] = torch.tensor([sp["bos"], *ids])
-        targets[r, : len(ids) + 1] = torch.tensor([*ids, sp["eos"]])
-    return inputs, targets
+    def choose_alpha(self, captioner: OnnxCaptioner, recipe: dict[str, Any]) -> float:
+        """The length normalisation of ALPHAS with the best beam-search BLEU-4 on the dev split."""
+        beam, dev = self.args.beam_size, self.splits["dev"]
+        dev = flickr8k.Split(self.limited(dev.names), self.limited(dev.captions))
+        x, refs = self.photos(dev.names, recipe), references(captioner.tokenizer, dev)
+        self.dev_bleu = {a: coco_scores(captioner.captions(x, beam, a), refs)["bleu4"] for a in ALPHAS}
+        alpha = max(ALPHAS, key=lambda a: self.dev_bleu[a])
+        print(f"dev BLEU-4 by length-normalisation alpha (beam {beam}): {self.dev_bleu}; chosen {alpha}")
+        return alpha
 
+    def test_report(self, captioner: OnnxCaptioner, recipe: dict[str, Any], out: Path) -> dict[str, Any]:
+        """Test scores of beam search and greedy decoding against the best constant caption; example captions."""
+        beam, alpha, tok = self.args.beam_size, captioner.alpha, captioner.tokenizer
+        names = self.limited(self.splits["test"].names)
+        refs = references(tok, flickr8k.Split(names, self.splits["test"].captions[: len(names)]))
+        x = self.photos(names, recipe)
+        beam_texts = captioner.captions(x, beam, alpha)
+        scores, greedy = coco_scores(beam_texts, refs), coco_scores(captioner.captions(x, 1, alpha), refs)
+        train_refs = [[words(tok, c) for c in caps] for caps in self.splits["train"].captions]
+        constant, train_bleu4 = ConstantCaptionSearch(train_refs).best([w for refs in train_refs for w in refs])
+        baseline = coco_scores([" ".join(constant)] * len(refs), refs)
+        print(f"test beam {beam}: {scores}\ntest greedy: {greedy}\nconstant {' '.join(constant)!r}: {baseline}")
+        root = flickr8k.root(self.data_dir) / "images"
+        write_grid(out / "examples.png", [root / n for n in names[:8]], beam_texts[:8])
+        metrics = {
+            **{f"test_{k}": v for k, v in scores.items()},
+            **{f"test_greedy_{k}": v for k, v in greedy.items()},
+            **{f"baseline_{k}": v for k, v in baseline.items()},
+            "bleu4_over_baseline": round(scores["bleu4"] / baseline["bleu4"], 3),
+            "test_images": len(names),
+            "dev_bleu4_beam": self.dev_bleu[alpha],
+        }
+        evaluation = {
+            "references": "all 5 captions per image, normalised as the vocabulary (lowercase, punctuation dropped)",
+            "scorer": "pycocoevalcap Bleu(4) and Cider (coco-caption), scores x100",
+            "decoding": f"beam {beam}, alpha {alpha} chosen on dev from {list(ALPHAS)}; greedy for comparison",
+            "baseline_caption": " ".join(constant),
+            "baseline_rule": "the training caption with the best corpus BLEU-4 on the training split "
+            f"({train_bleu4:.4f})",
+            "examples": [{"image": n, "caption": c} for n, c in zip(names[:12], beam_texts[:12], strict=False)],
+        }
+        return {"metrics": metrics, "evaluation": evaluation}
 
-def caption_loss(decoder: CaptionDecoder, regions, inputs, targets, pad: int, penalty_weight: float):
-    """Cross-entropy plus Xu et al.'s doubly stochastic penalty sum_i (1 - sum_t alpha_ti)^2 (soft attention)."""
-    logits, alpha = decoder(regions, inputs)
-    mask = (targets != pad).float()
-    ce = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad)
-    if decoder.c.attention != "soft":
-        return ce, {"ce": ce.item()}
-    penalty = ((1 - (alpha * mask.unsqueeze(2)).sum(1)) ** 2).mean()
-    return ce + penalty_weight * penalty, {"ce": ce.item()}
+    def reference(self, model: Captioner, out: Path) -> tuple[str, dict[str, np.ndarray]]:
+        recipe = self.serving_fields(model.decoder.c)["preprocessing"]
+        return "encoder", {"image": self.photos(self.splits["test"].names[:2], recipe)}
 
+    def dataset(self) -> dict[str, Any]:
+        return {"name": "Flickr8k", "files": flickr8k.checksums(self.data_dir)}
 
-def dev_scores(decoder: CaptionDecoder, dev_feats: torch.Tensor, data: CaptionData) -> dict[str, float]:
-    sp = data.special
-    hyps = []
-    for i in range(0, len(dev_feats), 250):
-        hyps += greedy(decoder, dev_feats[i : i + 250].float(), sp["bos"], sp["eos"], [sp["pad"], sp["bos"], sp["unk"]])
-    texts = [" ".join(data.tokenizer.id_to_token(t) for t in h) for h in hyps]
-    return {f"dev_greedy_{k}": v for k, v in coco_scores(texts, data.dev_references).items()}
+    def training_record(self) -> dict[str, Any]:
+        ckpts = self.stage_checkpoints
+        records = {s: common.training_record(ckpts[s], {"stage": what}) for s, what in STAGES.items() if s in ckpts}
+        vocabulary = Tokenizer.from_file(str(self.run_dir / "tokenizer.json")).get_vocab_size()
+        return {
+            "model_config": ckpts["decoder"]["config"],
+            "seconds": round(sum(r["seconds"] for r in records.values()), 1),
+            "machine": records["encoder"]["machine"],
+            "stages": records,
+            "vocabulary": {"words": vocabulary, "min_count": 5, "from": "training split captions"},
+        }
 
-
-def train_decoder(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
-    enc_ckpt = torch.load(common.run_dir(args, NAME) / "encoder" / "checkpoint.pt", weights_only=False)
-    encoder = ImageEncoder(config)
-    encoder.load_state_dict(enc_ckpt["state_dict"])
-    encoder.eval()
-    t0 = time.perf_counter()
-    train_feats, dev_feats = feature_views(args, data, encoder, config, stats)
-    print(f"features for {args.views} views in {time.perf_counter() - t0:.1f}s: {tuple(train_feats.shape)}")
-    torch.manual_seed(args.seed)
-    decoder = CaptionDecoder(config)
-    pairs = [(i, c) for i, caps in enumerate(data.train_ids) for c in caps]
-    bs = args.decoder_batch_size
-    tcfg = stage_config(args, "decoder", args.decoder_epochs)
-    steps = tcfg.epochs * ((len(pairs) + bs - 1) // bs)
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.decoder_lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.decoder_lr, total_steps=steps, pct_start=0.1)
-    rng = random.Random(args.seed)
-    sp = data.special
-
-    def epoch_batches(epoch: int):
-        order = list(range(len(pairs)))
-        rng.shuffle(order)
-        for i in range(0, len(order), bs):
-            chosen = [pairs[j] for j in order[i : i + bs]]
-            img = torch.tensor([p[0] for p in chosen])
-            view = torch.randint(0, len(train_feats), (len(chosen),))
-            yield (train_feats[view, img].float(), *teacher_batch([p[1] for p in chosen], sp))
-
-    def loss_fn(model: CaptionDecoder, batch):
-        regions, inputs, targets = batch
-        return caption_loss(model, regions, inputs, targets, sp["pad"], args.attention_penalty)
-
-    def evaluate(model: CaptionDecoder) -> dict[str, float]:
-        return dev_scores(model, dev_feats, data)
-
-    history = Trainer(decoder, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
-    print(f"decoder done: {history.steps} steps in {history.train_seconds:.1f}s")
-
-
-def train_finetune(args: argparse.Namespace, data: CaptionData, config: CaptionerConfig, stats: dict) -> None:
-    """Stage 3 (optional): encoder and decoder trained together on augmented photos, from stages 1 and 2."""
-    run = common.run_dir(args, NAME)
-    model = Captioner(config)
-    model.encoder.load_state_dict(torch.load(run / "encoder" / "checkpoint.pt", weights_only=False)["state_dict"])
-    model.decoder.load_state_dict(torch.load(run / "decoder" / "checkpoint.pt", weights_only=False)["state_dict"])
-    sp = data.special
-    n, bs = len(data.train_images), args.finetune_batch_size
-    tcfg = stage_config(args, "finetune", args.finetune_epochs)
-    steps = tcfg.epochs * ((n + bs - 1) // bs)
-    groups = [
-        {"params": model.encoder.parameters(), "lr": args.finetune_lr / 4},
-        {"params": model.decoder.parameters(), "lr": args.finetune_lr},
-    ]
-    optimizer = torch.optim.AdamW(groups, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[args.finetune_lr / 4, args.finetune_lr], total_steps=steps, pct_start=0.15
-    )
-    gen = torch.Generator().manual_seed(args.seed + 2)
-    rng = random.Random(args.seed + 2)
-    dev_x = dev_photos(data, config, stats)
-
-    def epoch_batches(epoch: int):
-        order = torch.randperm(n, generator=gen)
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            caps = [rng.choice(data.train_ids[j]) for j in idx.tolist()]  # one of its five captions
-            yield (augmented_photos(data, idx, config, stats, gen), *teacher_batch(caps, sp))
-
-    def loss_fn(m: Captioner, batch):
-        x, inputs, targets = batch
-        return caption_loss(m.decoder, m.encoder(x), inputs, targets, sp["pad"], args.attention_penalty)
-
-    def evaluate(m: Captioner) -> dict[str, float]:
-        return dev_scores(m.decoder, region_features(m.encoder, dev_x), data)
-
-    history = Trainer(model, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
-    print(f"fine-tuning done: {history.steps} steps in {history.train_seconds:.1f}s")
-
-
-def train(args: argparse.Namespace) -> None:
-    data = CaptionData.load(common.data_dir(args), args.min_word_count, args.concepts, MAX_WORDS, args.dry_run)
-    run = common.run_dir(args, NAME)
-    run.mkdir(parents=True, exist_ok=True)
-    data.tokenizer.save(str(run / "tokenizer.json"))
-    stats = data.pixel_stats()
-    config = CaptionerConfig(
-        vocab=data.tokenizer.get_vocab_size(),
-        concepts=len(data.concepts),
-        dropout=args.dropout,
-        attention=args.attention,
-    )
-    (run / "data.json").write_text(json.dumps({**stats, "concepts": data.concepts, "special": data.special}))
-    if args.stage in ("encoder", "all"):
-        train_encoder(args, data, config, stats)
-    if args.stage in ("decoder", "all"):
-        train_decoder(args, data, config, stats)
-    if args.stage == "finetune" or (args.stage == "all" and args.finetune_epochs > 0):
-        train_finetune(args, data, config, stats)
-
-
-def export(args: argparse.Namespace) -> None:
-    from training.tasks import captioner_export
-
-    captioner_export.export(args)
-
-
-def evaluate(args: argparse.Namespace) -> None:
-    from training.tasks import captioner_export
-
-    captioner_export.evaluate(args)
+    def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+        captioner, test, beam = OnnxCaptioner(folder, manifest), self.splits["test"], self.args.beam_size
+        names = self.limited(test.names)
+        refs = references(captioner.tokenizer, flickr8k.Split(names, test.captions[: len(names)]))
+        scores = coco_scores(captioner.captions(self.photos(names, manifest["preprocessing"]), beam), refs)
+        return {"test_images": len(names), "beam_size": beam, **scores}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,36 +14,14 @@ import torch.nn.functional as F
 
 from training import distributed
 from training.data import shakespeare
-from training.export import (
-    assert_parity,
-    code_commit,
-    cpu_session,
-    export_onnx,
-    graph_entry,
-    reference_pair,
-    write_manifest,
-)
+from training.export import assert_parity, cpu_session, export_onnx
 from training.models.char_lstm import CharLSTM, CharLSTMConfig, CharLSTMPrefill, CharLSTMStep
-from training.tasks import common
-from training.trainer import Trainer
+from training.tasks.base import Task
 
-NAME = "charlstm-shakespeare"
-DATA_PARALLEL = True  # trains under torchrun: each rank takes its share of the streams
 EVAL_STREAMS = 8
-
-
-def add_arguments(
-    train: argparse.ArgumentParser, export: argparse.ArgumentParser, evaluate: argparse.ArgumentParser
-) -> None:
-    common.add_train_args(train, epochs=30, lr=2e-3, batch_size=64)
-    train.add_argument("--bptt", type=int, default=128, help="truncated BPTT length in characters")
-    train.add_argument("--hidden-size", type=int, default=512)
-    train.add_argument("--layers", type=int, default=2)
-    train.add_argument("--embed-dim", type=int, default=128)
-    train.add_argument("--dropout", type=float, default=0.25)
-    train.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm")
-    common.add_export_args(export, NAME)
-    common.add_export_args(evaluate, NAME)
+STATE_AXES = {1: "batch"}
+AXES = {"h": STATE_AXES, "c": STATE_AXES, "logits": {0: "batch"}, "h_out": STATE_AXES, "c_out": STATE_AXES}
+IO = (["tokens", "h", "c"], ["logits", "h_out", "c_out"])
 
 
 def streams(ids: np.ndarray, n_streams: int, offset: int = 0) -> torch.Tensor:
@@ -64,66 +43,6 @@ def val_loss_torch(model: CharLSTM, ids: np.ndarray, chunk: int = 512) -> float:
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
         count += y.numel()
     return total / count
-
-
-def train(args: argparse.Namespace) -> None:
-    corpus = shakespeare.load(common.data_dir(args))
-    train_ids, val_ids = corpus.train, corpus.val
-    if args.dry_run:
-        train_ids, val_ids = train_ids[:20_000], val_ids[:4_000]
-    config = CharLSTMConfig(
-        vocab_size=len(corpus.vocab),
-        embed_dim=args.embed_dim,
-        hidden_size=args.hidden_size,
-        num_layers=args.layers,
-        dropout=args.dropout,
-    )
-    tcfg = common.trainer_config(args, NAME)
-    tcfg.grad_clip = args.grad_clip
-    torch.manual_seed(args.seed)
-    model = CharLSTM(config)
-    steps_per_epoch = (len(train_ids) // args.batch_size - args.bptt) // args.bptt
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=tcfg.epochs * steps_per_epoch + 1, pct_start=0.05
-    )
-    gen = torch.Generator().manual_seed(args.seed)
-    carry: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def epoch_batches(epoch: int):
-        # A new random offset each epoch so chunk boundaries move; state is carried between chunks (TBPTT).
-        rows = streams(train_ids, args.batch_size, int(torch.randint(0, args.bptt, (1,), generator=gen)))
-        rows = distributed.shard(rows)  # this rank's streams; all of them when alone
-        carry["state"] = model.initial_state(len(rows))
-        for s in range(steps_per_epoch):
-            i = s * args.bptt
-            yield rows[:, i : i + args.bptt], rows[:, i + 1 : i + args.bptt + 1]
-
-    def loss_fn(model: CharLSTM, batch: tuple[torch.Tensor, torch.Tensor]):
-        x, y = batch
-        h, c = carry["state"]
-        logits, (h, c) = model(x, (h.detach().to(x.device), c.detach().to(x.device)))
-        carry["state"] = (h, c)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), {}
-
-    def evaluate(model: CharLSTM) -> dict[str, float]:
-        return {"val_loss": val_loss_torch(model, val_ids)}
-
-    history = Trainer(model, optimizer, tcfg, config, scheduler).fit(epoch_batches, loss_fn, evaluate)
-    extra = {
-        "batch_size": args.batch_size,
-        "bptt": args.bptt,
-        "lr": args.lr,
-        "grad_clip": args.grad_clip,
-        "optimizer": "AdamW + OneCycleLR",
-    }
-    common.finish_run(common.run_dir(args, NAME), extra, history)
-
-
-def build(ckpt: dict) -> CharLSTM:
-    model = CharLSTM(CharLSTMConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval()
 
 
 def val_loss_onnx(step_path: Path, ids: np.ndarray, layers: int, hidden: int) -> float:
@@ -172,71 +91,114 @@ def check_parity(model: CharLSTM, step_path: Path, prefill_path: Path, vocab_siz
     return diffs
 
 
-def export(args: argparse.Namespace) -> None:
-    ckpt = common.load_checkpoint(args, NAME)
-    model = build(ckpt)
-    cfg = model.config
-    out = common.out_dir(args, NAME)
-    h, c = model.initial_state(2)
-    state_axes = {1: "batch"}
-    axes = {"h": state_axes, "c": state_axes, "logits": {0: "batch"}, "h_out": state_axes, "c_out": state_axes}
-    step_path, prefill_path = out / "step.onnx", out / "prefill.onnx"
-    export_onnx(
-        CharLSTMStep(model), (torch.zeros(2, dtype=torch.long), h, c), step_path,
-        ["tokens", "h", "c"], ["logits", "h_out", "c_out"], {"tokens": {0: "batch"}, **axes},
-    )  # fmt: skip
-    export_onnx(
-        CharLSTMPrefill(model), (torch.zeros(2, 5, dtype=torch.long), h, c), prefill_path,
-        ["tokens", "h", "c"], ["logits", "h_out", "c_out"], {"tokens": {0: "batch", 1: "time"}, **axes},
-    )  # fmt: skip
-    diffs = check_parity(model, step_path, prefill_path, cfg.vocab_size)
-    print(f"parity: {diffs}")
-    corpus = shakespeare.load(common.data_dir(args))
-    val = corpus.val[: args.eval_limit] if args.eval_limit else corpus.val
-    loss = val_loss_onnx(step_path, val, cfg.num_layers, cfg.hidden_size)
-    print(f"onnxruntime validation loss over {len(val)} characters: {loss:.4f} nats/char")
-    params = sum(p.numel() for p in model.parameters())
-    run_args = (args.checkpoint.parent if args.checkpoint else common.RUNS_DIR / NAME) / "train_args.json"
-    extra = json.loads(run_args.read_text()) if run_args.exists() else {}
-    zeros = np.zeros((cfg.num_layers, 1, cfg.hidden_size), np.float32)
-    manifest = {
-        "name": NAME,
-        "version": int(out.name) if out.name.isdigit() else 1,
-        "task": "generate",
-        "description": "Character-level LSTM (char-rnn) trained on Tiny Shakespeare",
-        "graphs": {"step": graph_entry(step_path), "prefill": graph_entry(prefill_path)},
-        "vocab": corpus.vocab,
-        "state": {"num_layers": cfg.num_layers, "hidden_size": cfg.hidden_size, "names": ["h", "c"]},
-        "metrics": {
-            "val_loss_nats_per_char": round(loss, 4),
-            "val_bits_per_char": round(loss / math.log(2), 4),
-            "val_characters": int(len(val)),
-            "parameters": params,
-        },
-        "parity": diffs,
-        "dataset": {
-            "name": "Tiny Shakespeare",
-            "files": shakespeare.checksums(),
-            "split": "first 90% train, last 10% val",
-        },
-        "training": common.training_record(ckpt, extra),
-        "code_commit": code_commit(),
-        "reference": reference_pair(
-            cpu_session(step_path),
-            "step",
-            {"tokens": np.array([corpus.vocab.index("R")], np.int64), "h": zeros, "c": zeros},
-        ),
-        "batching": {"max_batch_size": 64, "max_delay_ms": 2},
-    }
-    write_manifest(out, manifest)
-    print(f"wrote {out}")
+class CharLstmShakespeare(Task, name="charlstm-shakespeare", task="generate"):
+    description = "Character-level LSTM (char-rnn) trained on Tiny Shakespeare"
+    data_parallel = True  # each rank takes its share of the streams
+    model_class, config_class = CharLSTM, CharLSTMConfig
+    epochs, lr, batch_size = 30, 2e-3, 64
+    weight_decay, warmup = 0.01, 0.05
 
+    @classmethod
+    def add_train_args(cls, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bptt", type=int, default=128, help="truncated BPTT length in characters")
+        p.add_argument("--hidden-size", type=int, default=512)
+        p.add_argument("--layers", type=int, default=2)
+        p.add_argument("--embed-dim", type=int, default=128)
+        p.add_argument("--dropout", type=float, default=0.25)
+        p.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm")
 
-def evaluate(args: argparse.Namespace) -> None:
-    out = common.out_dir(args, NAME)
-    manifest = json.loads((out / "manifest.json").read_text())
-    corpus = shakespeare.load(common.data_dir(args))
-    val = corpus.val[: args.eval_limit] if args.eval_limit else corpus.val
-    st = manifest["state"]
-    loss = val_loss_onnx(out / "step.onnx", val, st["num_layers"], st["hidden_size"])
-    print(json.dumps({"model": NAME, "val_characters": len(val), "val_loss_nats_per_char": loss}))
+    @cached_property
+    def corpus(self) -> shakespeare.CharCorpus:
+        return shakespeare.load(self.data_dir)
+
+    # --- train ----------------------------------------------------------------------------------------------------
+
+    @property
+    def grad_clip(self) -> float:  # type: ignore[override]
+        return self.args.grad_clip
+
+    def setup(self) -> None:
+        self.train_ids, self.val_ids = self.corpus.train, self.corpus.val
+        if self.args.dry_run:
+            self.train_ids, self.val_ids = self.train_ids[:20_000], self.val_ids[:4_000]
+        self.gen = torch.Generator().manual_seed(self.args.seed)
+
+    def model_config(self) -> CharLSTMConfig:
+        a = self.args
+        return CharLSTMConfig(
+            vocab_size=len(self.corpus.vocab),
+            embed_dim=a.embed_dim,
+            hidden_size=a.hidden_size,
+            num_layers=a.layers,
+            dropout=a.dropout,
+        )
+
+    def steps_per_epoch(self) -> int:
+        return (len(self.train_ids) // self.args.batch_size - self.args.bptt) // self.args.bptt
+
+    def schedule_steps(self, epochs: int) -> int:
+        return super().schedule_steps(epochs) + 1
+
+    def batches(self, epoch: int):
+        # A new random offset each epoch so chunk boundaries move; state is carried between chunks (TBPTT).
+        bptt = self.args.bptt
+        rows = streams(self.train_ids, self.args.batch_size, int(torch.randint(0, bptt, (1,), generator=self.gen)))
+        rows = distributed.shard(rows)  # this rank's streams; all of them when alone
+        self.carry = self.model.initial_state(len(rows))
+        for s in range(self.steps_per_epoch()):
+            i = s * bptt
+            yield rows[:, i : i + bptt], rows[:, i + 1 : i + bptt + 1]
+
+    def loss(self, model: CharLSTM, batch: tuple[torch.Tensor, torch.Tensor]):
+        x, y = batch
+        h, c = self.carry
+        logits, self.carry = model(x, (h.detach().to(x.device), c.detach().to(x.device)))
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), {}
+
+    def validate(self, model: CharLSTM) -> dict[str, float]:
+        return {"val_loss": val_loss_torch(model, self.val_ids)}
+
+    def run_record(self) -> dict[str, Any]:
+        return {**super().run_record(), "bptt": self.args.bptt, "grad_clip": self.args.grad_clip}
+
+    # --- export and evaluate --------------------------------------------------------------------------------------
+
+    def export_graphs(self, model: CharLSTM, out: Path) -> dict[str, Path]:
+        h, c = model.initial_state(2)
+        step_path, prefill_path = out / "step.onnx", out / "prefill.onnx"
+        step_in = (torch.zeros(2, dtype=torch.long), h, c)
+        export_onnx(CharLSTMStep(model), step_in, step_path, *IO, {"tokens": {0: "batch"}, **AXES})
+        prefill_in = (torch.zeros(2, 5, dtype=torch.long), h, c)
+        export_onnx(CharLSTMPrefill(model), prefill_in, prefill_path, *IO, {"tokens": {0: "batch", 1: "time"}, **AXES})
+        return {"step": step_path, "prefill": prefill_path}
+
+    def manifest_extras(self, model: CharLSTM, out: Path) -> dict[str, Any]:
+        cfg = model.config
+        diffs = check_parity(model, out / "step.onnx", out / "prefill.onnx", cfg.vocab_size)
+        print(f"parity: {diffs}")
+        val = self.limited(self.corpus.val)
+        loss = val_loss_onnx(out / "step.onnx", val, cfg.num_layers, cfg.hidden_size)
+        print(f"onnxruntime validation loss over {len(val)} characters: {loss:.4f} nats/char")
+        return {
+            "vocab": self.corpus.vocab,
+            "state": {"num_layers": cfg.num_layers, "hidden_size": cfg.hidden_size, "names": ["h", "c"]},
+            "metrics": {
+                "val_loss_nats_per_char": round(loss, 4),
+                "val_bits_per_char": round(loss / math.log(2), 4),
+                "val_characters": int(len(val)),
+                "parameters": sum(p.numel() for p in model.parameters()),
+            },
+            "parity": diffs,
+        }
+
+    def reference(self, model: CharLSTM, out: Path) -> tuple[str, dict[str, np.ndarray]]:
+        zeros = np.zeros((model.config.num_layers, 1, model.config.hidden_size), np.float32)
+        return "step", {"tokens": np.array([self.corpus.vocab.index("R")], np.int64), "h": zeros, "c": zeros}
+
+    def dataset(self) -> dict[str, Any]:
+        return {"name": "Tiny Shakespeare", "files": shakespeare.checksums(), "split": "first 90% train, last 10% val"}
+
+    def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+        val, state = self.limited(self.corpus.val), manifest["state"]
+        loss = val_loss_onnx(folder / "step.onnx", val, state["num_layers"], state["hidden_size"])
+        return {"val_characters": len(val), "val_loss_nats_per_char": loss}

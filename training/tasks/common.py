@@ -1,18 +1,13 @@
-"""Pieces every task entry point shares: command-line options, checkpoint loading, run folders."""
+"""What every task's command line and manifest share: the options of train/export/evaluate, the training record."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from training import distributed
-from training.paths import MODELS_DIR, RUNS_DIR, default_data_dir
-from training.trainer import History, TrainerConfig
 
 
 def add_train_args(p: argparse.ArgumentParser, epochs: int, lr: float, batch_size: int) -> None:
@@ -37,43 +32,9 @@ def add_export_args(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items only")
 
 
-def data_dir(args: argparse.Namespace) -> Path:
-    return args.data_dir or default_data_dir()
-
-
-def run_dir(args: argparse.Namespace, name: str) -> Path:
-    return args.run_dir or RUNS_DIR / name
-
-
-def trainer_config(args: argparse.Namespace, name: str) -> TrainerConfig:
-    return TrainerConfig(
-        epochs=1 if args.dry_run else args.epochs,
-        seed=args.seed,
-        max_steps=(args.max_steps or 5) if args.dry_run else args.max_steps,
-        checkpoint_dir=run_dir(args, name),
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
-
-
-def load_checkpoint(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    path = args.checkpoint or RUNS_DIR / name / "checkpoint.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: run `dlserve train {name}` first or pass --checkpoint")
-    return torch.load(path, weights_only=False, map_location="cpu")
-
-
-def finish_run(run_dir: Path, extra: dict[str, Any], history: History) -> None:
-    """Record the run's settings next to its checkpoint and say it is done: rank 0 only under torchrun."""
-    if not distributed.is_main():
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "train_args.json").write_text(json.dumps(extra))
-    print(f"done: {history.steps} steps in {history.train_seconds:.1f}s")
-
-
-def out_dir(args: argparse.Namespace, name: str) -> Path:
-    return args.out or MODELS_DIR / name / "1"
+def version_of(out: Path) -> int:
+    """A model folder's version: its name (models/<model>/<version>/), 1 for a folder not named by a number."""
+    return int(out.name) if out.name.isdigit() else 1
 
 
 def training_record(ckpt: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,52 @@
+"""`captioner-flickr8k` export and evaluate on a tiny random model's stage checkpoints: real Flickr8k photos go
+through the manifest's recipe and the exported graphs, and the service loads the folder export writes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import torch
+
+from training.cli import run
+from training.tokenization import train_words
+
+NAME = "captioner-flickr8k"
+# 36 words: ids 4..39 after the 4 specials, the tiny captioner's vocabulary
+WORDS = [f"{w}{i}" for w in ("dog", "man", "girl", "runs", "water", "red") for i in range(6)]
+
+
+def fake_run(folder, tiny_captioner) -> None:
+    """The files `dlserve train captioner-flickr8k` leaves: stage checkpoints, tokenizer, data statistics."""
+    encoder, decoder = tiny_captioner()
+    tok = train_words([" ".join(WORDS)] * 2, 1)
+    assert tok.get_vocab_size() == decoder.c.vocab
+    for stage, module in (("encoder", encoder), ("decoder", decoder)):
+        (folder / stage).mkdir(parents=True)
+        history = {"epochs": [{"epoch": 1, "train_loss": 1.5, "seconds": 2.0}], "steps": 4, "train_seconds": 2.0}
+        ckpt = {"state_dict": module.state_dict(), "config": asdict(decoder.c), "history": history}
+        torch.save(ckpt, folder / stage / "checkpoint.pt")
+    tok.save(str(folder / "tokenizer.json"))
+    special = {"pad": 0, "bos": 1, "eos": 2, "unk": 3}
+    (folder / "data.json").write_text(json.dumps({"mean": [0.45] * 3, "std": [0.27] * 3, "concepts": WORDS,
+                                                  "special": special}))  # fmt: skip
+
+
+def test_export_serve_and_evaluate(tmp_path, data_dir, tiny_captioner, serve_and_evaluate):
+    runs, out = tmp_path / "run", tmp_path / "models" / NAME / "1"
+    fake_run(runs, tiny_captioner)
+    run("export", NAME, ["--run-dir", str(runs), "--out", str(out), "--data-dir", str(data_dir), "--eval-limit", "4",
+                         "--beam-size", "2"])  # fmt: skip
+    m = json.loads((out / "manifest.json").read_text())
+    assert (m["name"], m["task"], sorted(m["graphs"])) == (NAME, "caption", ["decoder_step", "encoder"])
+    assert m["preprocessing"]["crop"] == 32 and m["preprocessing"]["mean"] == [0.45] * 3
+    assert m["decoding"]["beam_size"] == 2 and m["decoding"]["alpha"] in (0.0, 0.5, 1.0)
+    assert m["metrics"]["test_images"] == 4 and len(m["evaluation"]["examples"]) == 4
+    assert m["parity"]["greedy_identical_images"] == 16 and m["parity"]["max_abs_diff"] <= 1e-3
+    assert m["batching"] == {"max_batch_size": 32, "max_delay_ms": 2} and m["reference"]["graph"] == "encoder"
+    assert sorted(m["training"]["stages"]) == ["decoder", "encoder"] and m["training"]["seconds"] == 4.0
+    assert m["training"]["vocabulary"]["words"] == len(WORDS) + 4
+    assert (out / "examples.png").is_file() and (out / "tokenizer.json").is_file()
+    scores = serve_and_evaluate(out, "--eval-limit", "4", "--beam-size", "2")
+    assert (scores["model"], scores["test_images"], scores["beam_size"]) == (NAME, 4, 2)
+    assert scores["bleu4"] == m["metrics"]["test_bleu4"] and scores["cider"] == m["metrics"]["test_cider"]

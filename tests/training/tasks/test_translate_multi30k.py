@@ -1,0 +1,40 @@
+"""`gru-en-de` end to end on a tiny model: a dry run trains (and fine-tunes from it), export writes a folder the
+service loads, evaluate measures it as export did; the language pair comes from the model name."""
+
+from __future__ import annotations
+
+import json
+
+from training.cli import TASKS, run
+
+NAME = "gru-en-de"
+TINY = ["--embed-dim", "16", "--enc-hidden", "16", "--dec-hidden", "16", "--src-vocab", "300", "--tgt-vocab", "300",
+        "--batch-size", "32", "--max-steps", "3", "--dry-run", "--no-progress"]  # fmt: skip
+
+
+def test_each_language_pair_is_its_own_model():
+    assert TASKS["gru-en-fr"].task == TASKS["gru-en-de"].task == "translate"
+    assert TASKS["gru-en-fr"] is not TASKS["gru-en-de"] and issubclass(TASKS["gru-en-de"], TASKS["gru-en-fr"].__base__)
+
+
+def test_dry_run_fine_tune_export_serve_and_evaluate(tmp_path, data_dir, serve_and_evaluate):
+    first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "models" / NAME / "1"
+    run("train", NAME, [*TINY, "--run-dir", str(first), "--data-dir", str(data_dir)])
+    run("train", NAME, [*TINY, "--run-dir", str(second), "--data-dir", str(data_dir), "--init-from",
+                        str(first / "checkpoint.pt")])  # fmt: skip
+    assert (second / "src_tokenizer.json").read_bytes() == (first / "src_tokenizer.json").read_bytes()
+    record = json.loads((second / "train_args.json").read_text())
+    assert record["initialised_from"]["checkpoint"] == str(first / "checkpoint.pt")
+    assert (record["bpe_vocab"], record["grad_clip"], record["label_smoothing"]) == ([300, 300], 1.0, 0.1)
+    run("export", NAME, ["--checkpoint", str(second / "checkpoint.pt"), "--out", str(out), "--data-dir",
+                         str(data_dir), "--eval-limit", "6", "--beam-size", "2"])  # fmt: skip
+    m = json.loads((out / "manifest.json").read_text())
+    assert (m["name"], m["task"], sorted(m["graphs"])) == (NAME, "translate", ["decoder_step", "encoder"])
+    assert m["description"] == "GRU encoder-decoder (bahdanau attention), en to de, Multi30k"
+    assert m["languages"] == {"source": "en", "target": "de"} and m["decoding"]["beam_size"] == 2
+    assert m["metrics"]["test_sentences"] == 6 and len((out / "test2016.hyp.txt").read_text().splitlines()) == 6
+    assert set(m["dataset"]["files"]) >= {"train.en.gz", "train.de.gz", "test_2016_flickr.de.gz"}
+    assert m["training"]["steps"] == 3 and m["reference"]["graph"] == "encoder"
+    scores = serve_and_evaluate(out, "--eval-limit", "6", "--beam-size", "2")
+    assert (scores["model"], scores["test_sentences"], scores["beam_size"]) == (NAME, 6, 2)
+    assert scores["bleu"] == m["metrics"]["test2016_bleu"] and scores["signature"] == m["bleu_signature"]

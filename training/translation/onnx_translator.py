@@ -1,0 +1,55 @@
+"""Translation with the exported graphs, the way the server translates, and corpus BLEU / chrF of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sacrebleu.metrics import BLEU, CHRF
+from tokenizers import Tokenizer
+
+from core.decoding.beam import beam_search
+from training.export import cpu_session
+from training.tokenization import BOS, EOS, decode, encode
+from training.translation.batching import MAX_LEN
+
+
+class OnnxTranslator:
+    """Beam search over the exported graphs with the service's own decoding code: what users will get."""
+
+    def __init__(self, folder: Path) -> None:
+        self.enc = cpu_session(folder / "encoder.onnx")
+        self.dec = cpu_session(folder / "decoder_step.onnx")
+        self.src_tok = Tokenizer.from_file(str(folder / "src_tokenizer.json"))
+        self.tgt_tok = Tokenizer.from_file(str(folder / "tgt_tokenizer.json"))
+
+    def translate(self, texts: list[str], beam_size: int, alpha: float) -> list[str]:
+        ids = [encode(self.src_tok, t)[:MAX_LEN] or [3] for t in texts]
+        s = np.zeros((len(ids), max(map(len, ids))), np.int64)
+        for r, row in enumerate(ids):
+            s[r, : len(row)] = row
+        lengths = np.array([len(r) for r in ids], np.int64)
+        memory, keys, mask, state = self.enc.run(None, {"tokens": s, "lengths": lengths})
+
+        def step(tokens, st, sent):
+            logp, st, attn = self.dec.run(
+                None, {"tokens": tokens, "state": st, "memory": memory[sent], "keys": keys[sent], "mask": mask[sent]}
+            )
+            return logp, st, attn
+
+        bos, eos = self.tgt_tok.token_to_id(BOS), self.tgt_tok.token_to_id(EOS)
+        hyps = beam_search(step, state, bos, eos, beam_size, [2 * len(r) + 10 for r in ids], alpha)
+        return [decode(self.tgt_tok, h.tokens) for h in hyps]
+
+
+def corpus_scores(translator: OnnxTranslator, src: list[str], ref: list[str], beam: int, alpha: float) -> dict:
+    hyps: list[str] = []
+    for k in range(0, len(src), 64):
+        hyps += translator.translate(src[k : k + 64], beam, alpha)
+    bleu, chrf = BLEU(), CHRF()
+    return {
+        "bleu": round(bleu.corpus_score(hyps, [ref]).score, 2),
+        "chrf": round(chrf.corpus_score(hyps, [ref]).score, 2),
+        "signature": str(bleu.get_signature()),
+        "hypotheses": hyps,
+    }
