@@ -1,11 +1,45 @@
-"""The `dlserve` command: serve and list models (service only); train/export/evaluate (needs the train extra)."""
+"""The `dlserve` command: serve and list models here; other packages add commands through the `dlserve.commands`
+entry points (the training package adds train, export and evaluate), so the service imports none of them.
+
+A command group is a module with `TASKS` (the models it knows), `add_commands(subparsers)` and
+`run(command, model, argv)`; it may raise ImportError when its extra is not installed, and its commands are then
+listed as needing it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
 
-TRAINING_COMMANDS = ("train", "export", "evaluate")
+PLUGINS = "dlserve.commands"
+
+
+def plugin_commands() -> dict[str, EntryPoint]:
+    """Command name -> the entry point of the module that provides it."""
+    return {ep.name: ep for ep in entry_points(group=PLUGINS)}
+
+
+def load(ep: EntryPoint) -> ModuleType:
+    try:
+        return ep.load()
+    except ImportError as e:
+        sys.exit(f"dlserve {ep.name} needs {ep.value} with its extra (pip install 'dlserve[train]'): {e}")
+
+
+def add_plugins(sub: argparse._SubParsersAction) -> None:
+    groups: dict[str, list[EntryPoint]] = {}
+    for ep in plugin_commands().values():
+        groups.setdefault(ep.value, []).append(ep)
+    for value, eps in groups.items():
+        try:
+            module = eps[0].load()
+        except ImportError:  # e.g. the service install has no torch: the commands are absent, not broken
+            for ep in eps:
+                sub.add_parser(ep.name, help=f"(needs {value} with its extra: pip install 'dlserve[train]')")
+        else:
+            module.add_commands(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,30 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--model-dir", help="model repository (DLSERVE_MODEL_DIR, default ./models)")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    try:
-        from training.cli import add_commands
-    except ImportError:  # the service install has no torch: training commands are absent, not broken
-        for command in TRAINING_COMMANDS:
-            sub.add_parser(command, help=f"(needs `pip install dlserve[train]`) {command} a model")
-    else:
-        add_commands(sub)
+    add_plugins(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    # Training commands: `dlserve train MODEL [task options]`; the task parses its own options.
-    if len(argv) >= 2 and argv[0] in TRAINING_COMMANDS and not argv[1].startswith("-"):
-        try:
-            from training.cli import TASKS, run
-        except ImportError as e:
-            sys.exit(f"dlserve {argv[0]} needs the training extra (pip install 'dlserve[train]'): {e}")
-        if argv[1] not in TASKS:
-            sys.exit(f"unknown model {argv[1]!r}; available: {', '.join(TASKS)}")
-        run(argv[0], argv[1], argv[2:])
+    plugins = plugin_commands()
+    # A plugin's commands take the model first and let it parse its own options: `dlserve train MODEL [options]`.
+    if len(argv) >= 2 and argv[0] in plugins and not argv[1].startswith("-"):
+        module = load(plugins[argv[0]])
+        if argv[1] not in module.TASKS:
+            sys.exit(f"unknown model {argv[1]!r}; available: {', '.join(module.TASKS)}")
+        module.run(argv[0], argv[1], argv[2:])
         return
     args = build_parser().parse_args(argv)
-    if args.command in TRAINING_COMMANDS:
+    if args.command in plugins:
         build_parser().parse_args([args.command, "--help"])
     elif args.command == "serve":
         from service.server import serve

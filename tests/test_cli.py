@@ -40,4 +40,7 @@ def test_models_lists_status_and_metrics(models_dir):
 
 def test_unknown_model_is_refused():
     result = run("train", "resnet-imagenet")
-    assert result.returncode != 0 and "available: lenet5-mnist" in result.stderr
+    assert (
+        result.returncode != 0
+        and "available: captioner-flickr8k, charlstm-shakespeare, gru-en-de, gru-en-fr, lenet5-mnist" in result.stderr
+    )

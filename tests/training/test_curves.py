@@ -51,6 +51,10 @@ def test_manifest_with_history_gets_curves(tmp_path):
 
 
 def test_committed_models_have_curves(models_dir):
-    for manifest in models_dir.glob("*/*/manifest.json"):
+    manifests = sorted(models_dir.glob("*/*/manifest.json"))
+    # The glob must find every committed model, or the loop below checks nothing.
+    assert {m.parent.parent.name for m in manifests} == {p.name for p in models_dir.iterdir() if p.is_dir()}
+    assert len(manifests) >= 5
+    for manifest in manifests:
         data = json.loads((manifest.parent / "curves.json").read_text())
         assert data["stages"] and (manifest.parent / "curves.png").is_file(), manifest.parent

@@ -17,7 +17,7 @@ from core.checksums import file_sha256
 from core.manifest import Manifest
 from training import optim
 from training.export import cpu_session, export_onnx
-from training.tasks.base import KINDS, Task, registered
+from training.tasks.base import Task, registered
 
 ROWS = 64
 
@@ -187,17 +187,17 @@ def test_limited_cuts_to_eval_limit():
 
 def test_the_repository_tasks_register_by_model_name():
     tasks = registered()
-    assert list(tasks) == ["lenet5-mnist", "charlstm-shakespeare", "gru-en-fr", "gru-en-de", "captioner-flickr8k"]
-    assert [t.task for t in tasks.values()] == ["classify", "generate", "translate", "translate", "caption"]
+    assert list(tasks) == ["captioner-flickr8k", "charlstm-shakespeare", "gru-en-de", "gru-en-fr", "lenet5-mnist"]
+    assert [t.task for t in tasks.values()] == ["caption", "generate", "translate", "translate", "classify"]
     assert all(t.name == name for name, t in tasks.items())
     assert "toy-linear" not in tasks  # register=False
 
 
-def test_registration_refuses_unknown_tasks_and_taken_names(monkeypatch):
+def test_registration_refuses_a_missing_task_and_taken_names(monkeypatch):
     monkeypatch.setattr(Task, "registry", dict(Task.registry))
-    with pytest.raises(TypeError, match="task is 'segment'; a task is one of classify, generate"):
+    with pytest.raises(TypeError, match='Segmenter: say which task the model serves, e.g. task="classify"'):
 
-        class Segmenter(Task, name="unet-voc", task="segment"):
+        class Segmenter(Task, name="unet-voc"):
             pass
 
     with pytest.raises(TypeError, match="model name 'lenet5-mnist' is taken by training.tasks.lenet_mnist"):
@@ -216,4 +216,3 @@ def test_registration_refuses_unknown_tasks_and_taken_names(monkeypatch):
 
     assert Task.registry["member-model"] is Member and Member.task == "translate"
     assert Family not in Task.registry.values() and Variant not in Task.registry.values()
-    assert KINDS == ("classify", "generate", "translate", "caption")

@@ -1,5 +1,5 @@
-"""The helper graphs committed in service/runtimes are exactly what core.graphs.build writes, and they
-select rows as documented (top_k's behaviour: tests/service/test_top_k.py)."""
+"""The helper graphs committed in core/graphs are exactly what core.graphs.build writes, and they
+select rows as documented (top_k's behaviour: tests/core/decoding/test_top_k.py)."""
 
 from __future__ import annotations
 
