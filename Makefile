@@ -22,8 +22,8 @@ serve: install-service
 	$(BIN)/dlserve serve
 
 lint: install
-	$(BIN)/ruff check service training tests bench
-	$(BIN)/ruff format --check service training tests bench
+	$(BIN)/ruff check core service training tests bench
+	$(BIN)/ruff format --check core service training tests bench
 
 # System packages the tests use, installed when missing (as root). Debian's Chromium drives the browser tests
 # (Playwright's own browser download does not work offline); docker.io and debootstrap let the container tests
@@ -66,8 +66,8 @@ bench: install
 	$(BIN)/python -m bench.run
 
 format:
-	$(BIN)/ruff format service training tests bench
-	$(BIN)/ruff check --fix service training tests bench
+	$(BIN)/ruff format core service training tests bench
+	$(BIN)/ruff check --fix core service training tests bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache test-artifacts

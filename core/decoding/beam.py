@@ -2,7 +2,7 @@
 
 `BeamSearch` holds the live hypotheses of B sentences as rows: `last` tokens, decoder `state`, and `sent`,
 each row's sentence index (to gather per-sentence tensors such as the encoder memory). `advance` takes the
-decoder step's output for those rows. Any driver can run it: `beam_search` below calls the step directly,
+decoder step's output for those rows. Any driver can run it: `BeamSearch.run` calls the step directly,
 and the serving engine's scheduler advances many searches in one decoder call.
 """
 
@@ -123,22 +123,11 @@ class BeamSearch:
     def best(self) -> list[Hypothesis]:
         return [max(f, key=lambda h: h.normalized) for f in self.finished]
 
-
-def beam_search(
-    step: StepFn,
-    initial_state: np.ndarray,
-    bos: int,
-    eos: int,
-    beam_size: int,
-    max_lengths: list[int],
-    alpha: float = 1.0,
-    keep_attention: bool = False,
-) -> list[Hypothesis]:
-    """The best hypothesis for each of the B sentences whose decoder states are initial_state (B, ...)."""
-    search = BeamSearch(initial_state, bos, eos, beam_size, max_lengths, alpha, keep_attention)
-    while not search.done:
-        search.advance(*step(search.last, search.state, search.sent))
-    return search.best()
+    def run(self, step: StepFn) -> list[Hypothesis]:
+        """Call `step` directly until every sentence is done; the best hypothesis of each."""
+        while not self.done:
+            self.advance(*step(self.last, self.state, self.sent))
+        return self.best()
 
 
 class BeamJob:

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from tokenizers import Tokenizer
 
-from core.decoding.beam import beam_search
+from core.decoding.beam import BeamSearch
 from core.manifest import Photo
 from core.preprocessing import recipes
 from training.export import cpu_session
@@ -68,7 +68,7 @@ class OnnxCaptioner:
 
         alpha = self.alpha if alpha is None else alpha
         limits = [self.max_length] * len(batch)
-        best = beam_search(step, encoded["state"], self.bos, self.eos, beam_size, limits, alpha, keep_attention=True)
+        best = BeamSearch(encoded["state"], self.bos, self.eos, beam_size, limits, alpha, keep_attention=True).run(step)
         return [h.tokens for h in best]
 
     def captions(self, batch: np.ndarray, beam_size: int, alpha: float | None = None) -> list[str]:

@@ -8,7 +8,7 @@ import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 from tokenizers import Tokenizer
 
-from core.decoding.beam import beam_search
+from core.decoding.beam import BeamSearch
 from training.export import cpu_session
 from training.tokenization import BOS, EOS, decode, encode
 from training.translation.batching import MAX_LEN
@@ -38,7 +38,7 @@ class OnnxTranslator:
             return logp, st, attn
 
         bos, eos = self.tgt_tok.token_to_id(BOS), self.tgt_tok.token_to_id(EOS)
-        hyps = beam_search(step, state, bos, eos, beam_size, [2 * len(r) + 10 for r in ids], alpha)
+        hyps = BeamSearch(state, bos, eos, beam_size, [2 * len(r) + 10 for r in ids], alpha).run(step)
         return [decode(self.tgt_tok, h.tokens) for h in hyps]
 
 

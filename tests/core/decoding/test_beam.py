@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.decoding.beam import beam_search
+from core.decoding.beam import BeamSearch
 
 BOS, EOS, A, B = 1, 2, 3, 4
 V = 5
@@ -30,7 +30,7 @@ TRAP = {BOS: {A: 0.6, B: 0.4}, A: {A: 0.3, B: 0.3, EOS: 0.4}, B: {EOS: 0.9, A: 0
 
 
 def run(step, beam, n=1, max_len=10, **kw):
-    return beam_search(step, np.zeros((n, 1)), BOS, EOS, beam, [max_len] * n, **kw)
+    return BeamSearch(np.zeros((n, 1)), BOS, EOS, beam, [max_len] * n, **kw).run(step)
 
 
 def test_greedy_falls_into_the_trap_and_beam_escapes():
