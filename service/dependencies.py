@@ -4,7 +4,7 @@ request finds its model, takes an admission slot and gets its deadline and disco
 A handler is schema in, runtime call, schema out:
 
     async with calls.admit(ClassifierRuntime, model, version) as call:
-        rows = await call.images()                       # upload, decode, the model's recipe
+        names, rows = await call.images()                # upload, decode, the model's recipe
         probs = await call.run(call.engine.batch(rows))  # within the deadline; dropped if the client leaves
 
 The getters are `async def`: FastAPI would run a plain `def` dependency in its thread pool.
@@ -13,7 +13,6 @@ The getters are `async def`: FastAPI would run a plain `def` dependency in its t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Generic, TypeVar
@@ -88,39 +87,62 @@ class ModelCall(Generic[R]):
             rows = await decode_images(images, s.max_image_pixels, self.runtime.preprocess)
         return [name for name, _ in images], rows
 
+    async def __aenter__(self) -> ModelCall[R]:
+        """Take an admission slot for the block (429 when the model's queue is full)."""
+        self.engine.admission.acquire()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.engine.admission.release()
+
     async def stream(self, events: AsyncIterator[str], on_error: Callable[[Exception], str]) -> AsyncIterator[str]:
-        """`events` holding an admission slot from its first item to its last, each item within the deadline.
+        """`events` holding an admission slot from its first item to its last, within the deadline.
 
         The status line is sent before the first event, so an error afterwards (the deadline included) ends
-        the stream with `on_error(exc)`; a client that leaves cancels the stream and so its work."""
-        admission = self.engine.admission
-        admission.acquire()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.remaining()
+        the stream with `on_error(exc)`; a client that leaves cancels the stream and so its work. One timer
+        per stream, not per item: past the deadline it cancels the wait for the next item, or, while an item
+        is being sent, the stream ends after it."""
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        waiting = expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            if waiting and task is not None:
+                task.cancel()
+
+        self.engine.admission.acquire()
+        timer = loop.call_at(loop.time() + self.remaining(), expire)
         try:
-            while True:
+            while not expired:
+                waiting = True
                 try:
-                    async with asyncio.timeout_at(deadline):  # a timer, not a task, per item
-                        item = await anext(events)
+                    item = await anext(events)
                 except StopAsyncIteration:
                     return
-                except TimeoutError:
-                    yield on_error(DeadlineExceeded(f"the stream did not finish within its deadline of "
-                                                    f"{self.timeout:g} s; its work was dropped"))  # fmt: skip
-                    return
+                except asyncio.CancelledError:
+                    if not expired or task is None:
+                        raise  # the client went away
+                    task.uncancel()
+                    break
                 except Exception as exc:
                     yield on_error(exc)
                     return
+                finally:
+                    waiting = False
                 yield item
+            message = f"the stream did not finish within its deadline of {self.timeout:g} s; its work was dropped"
+            yield on_error(DeadlineExceeded(message))
         finally:
+            timer.cancel()
             await events.aclose()
-            admission.release()
+            self.engine.admission.release()
 
 
 class ModelCalls:
     """The dependency behind every typed route: finds the model and admits the request to it."""
 
-    def __init__(self, request: Request, repository: RepositoryDep, settings: SettingsDep) -> None:
+    def __init__(self, request: Request, repository: ModelRepository, settings: Settings) -> None:
         self.request, self.repository, self.settings = request, repository, settings
 
     def resolve(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
@@ -137,16 +159,9 @@ class ModelCalls:
         timeout = deadline_seconds(self.request, self.settings.request_timeout_s)
         return ModelCall(self.request, entry, runtime, self.settings, timeout)
 
-    @contextlib.asynccontextmanager
-    async def admit(self, runtime: type[R], model: str | None, version: int | None) -> AsyncIterator[ModelCall[R]]:
-        """`resolve`, then hold an admission slot (429 when the model's queue is full) until the block ends."""
-        async with self.admitted(self.resolve(runtime, model, version)) as call:
-            yield call
-
-    @contextlib.asynccontextmanager
-    async def admitted(self, call: ModelCall[R]) -> AsyncIterator[ModelCall[R]]:
-        with call.engine.admission.slot():
-            yield call
+    def admit(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
+        """`resolve`; `async with` the call holds an admission slot (429 when the queue is full) for the block."""
+        return self.resolve(runtime, model, version)
 
     def open_stream(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
         """`resolve`, and 429 now when the queue is full; the slot itself is taken when the stream starts."""
@@ -155,4 +170,9 @@ class ModelCalls:
         return call
 
 
-CallsDep = Annotated[ModelCalls, Depends()]
+async def get_calls(request: Request) -> ModelCalls:
+    state = request.app.state
+    return ModelCalls(request, state.repository, state.settings)
+
+
+CallsDep = Annotated[ModelCalls, Depends(get_calls)]

@@ -103,7 +103,7 @@ def run_graph(target: Target, feeds: dict[str, np.ndarray], outputs: list[str]) 
 )  # fmt: skip
 async def infer(name: V2Name, request: Request, calls: CallsDep, version: str | None = None) -> Response:
     target = resolve(calls.repository, name, version)
-    async with calls.admitted(calls.call(target.entry, target.runtime)) as call:  # 429 before the body
+    async with calls.call(target.entry, target.runtime) as call:  # 429 before the body
         if request.headers.get("content-encoding", "identity") != "identity":
             raise BadRequest("compressed request bodies are not supported; send the body without Content-Encoding")
         body = await read_body(request, call.settings.max_upload_bytes)

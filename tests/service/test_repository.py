@@ -214,3 +214,25 @@ def test_a_model_added_while_serving_can_be_loaded(tmp_path):
         await repo.stop()
 
     asyncio.run(scenario())
+
+
+def mark_default(root: Path, name: str) -> None:
+    path = root / name / "1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "default": True}))
+
+
+def test_the_default_model_of_a_task_is_explicit(tmp_path):
+    for name in ("alexnet-digits", "lenet-digits"):  # alphabetical order must not pick one
+        copy_model(tmp_path, name)
+    with pytest.raises(
+        InvalidInput,
+        match=r"2 classify models are served and none of them is marked default: name "
+        r"one with `model` \(\['alexnet-digits', 'lenet-digits'\]\), or set DLSERVE_DEFAULT_MODELS",
+    ):
+        load(tmp_path).serving("classify", None)
+    mark_default(tmp_path, "lenet-digits")
+    assert load(tmp_path).serving("classify", None).name == "lenet-digits"
+    chosen = load(tmp_path, default_models={"classify": "alexnet-digits"})
+    assert chosen.serving("classify", None).name == "alexnet-digits"  # the setting wins over the manifest
+    assert chosen.serving("classify", "lenet-digits").name == "lenet-digits"  # naming a model still works

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from tests_support import REPO
 
 from service.settings import PAGE_PATHS, PROBE_PATHS, Settings
 
@@ -32,3 +33,17 @@ def test_defaults_keep_everything_open_and_probes_listed():
 def test_bad_open_paths(paths, message):
     with pytest.raises(ValidationError, match=message):
         Settings(auth_open_paths=paths)
+
+
+def test_every_setting_is_documented():
+    table = (REPO / "docs" / "deployment.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`DLSERVE_{name.upper()}`" not in table]
+    assert not missing, f"settings without a row in docs/deployment.md: {missing}"
+
+
+def test_default_models_come_as_task_model_pairs(monkeypatch):
+    monkeypatch.setenv("DLSERVE_DEFAULT_MODELS", "classify=alexnet-cifar10, caption = captioner-flickr8k")
+    assert Settings().default_models == {"classify": "alexnet-cifar10", "caption": "captioner-flickr8k"}
+    monkeypatch.setenv("DLSERVE_DEFAULT_MODELS", "classify")
+    with pytest.raises(ValidationError, match=r"'classify' is not task=model \(e.g. classify=lenet5-mnist\)"):
+        Settings()
