@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "ab")
+    parser.add_argument("--only", choices=list(WORKLOADS), action="append", help="these workloads (default: all)")
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("hey not found: apt-get install hey")
@@ -58,7 +59,8 @@ def main() -> None:
     bodies(tmp)
     results: dict = {"base": str(base), "seconds": args.seconds, "rounds": args.rounds}
     try:
-        for workload, (path, body, concurrencies) in WORKLOADS.items():
+        for workload in args.only or WORKLOADS:
+            path, body, concurrencies = WORKLOADS[workload]
             urls = {name: f"http://127.0.0.1:{port}{path}" for name, port in ports.items()}
             for url in urls.values():
                 hey(url, tmp / body, 4, 1)  # warm-up
@@ -73,10 +75,10 @@ def main() -> None:
 
 
 def print_table(results: dict) -> None:
-    names = list(results["classify"])
+    names = list(next(v for k, v in results.items() if k in WORKLOADS))
     print("| workload | " + " | ".join(f"{n} req/s" for n in names) + " | this again / this | base / this |")
     print("| --- | " + " | ".join("---:" for _ in names) + " | ---: | ---: |")
-    for workload in WORKLOADS:
+    for workload in (w for w in WORKLOADS if w in results):
         for i, _ in enumerate(results[workload][names[0]]):
             rows = [results[workload][n][i] for n in names]
             rps = [r["rps"] for r in rows]
