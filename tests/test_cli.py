@@ -44,3 +44,17 @@ def test_unknown_model_is_refused():
         result.returncode != 0
         and "available: captioner-flickr8k, charlstm-shakespeare, gru-en-de, gru-en-fr, lenet5-mnist" in result.stderr
     )
+
+
+def test_a_command_group_that_cannot_be_imported_is_offered_not_broken(monkeypatch, capsys):
+    from importlib.metadata import EntryPoint
+
+    from service import cli
+
+    missing = {"train": EntryPoint(name="train", value="no_such_training_pkg", group=cli.PLUGINS)}
+    monkeypatch.setattr(cli, "plugin_commands", lambda: missing)
+    help_text = cli.build_parser().format_help()
+    assert "train" in help_text and "(needs no_such_training_pkg with its extra" in help_text
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train", "lenet5-mnist"])
+    assert "dlserve train needs no_such_training_pkg with its extra (pip install 'dlserve[train]')" in str(exited.value)
