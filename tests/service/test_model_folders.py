@@ -1,0 +1,38 @@
+"""The repository on disk: numbered versions newest first (numerically), and manifests refused saying why."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from tests_support import MODELS
+
+from service.model_folders import NAME_PATTERN, latest_version, read_manifest, version_folders
+
+
+def test_versions_are_numbered_folders_newest_first(tmp_path):
+    for name in ("1", "10", "2", "0", "draft", "03"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "7").write_text("a file, not a version")
+    assert [p.name for p in version_folders(tmp_path)] == ["10", "03", "2", "1"]
+    assert latest_version(tmp_path).name == "10"
+    assert latest_version(tmp_path / "10") is None
+
+
+def test_manifest_errors_say_what_is_wrong(tmp_path):
+    with pytest.raises(ValueError, match="manifest.json is missing"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="manifest.json is not valid JSON: Expecting property name"):
+        read_manifest(tmp_path)
+    data = json.loads((MODELS / "lenet5-mnist" / "1" / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({**data, "version": 0}))
+    with pytest.raises(ValueError, match=r"manifest.json is invalid: 1 error\(s\): Input should be greater than"):
+        read_manifest(tmp_path)
+
+
+def test_committed_manifest_reads_and_names_match_the_pattern(tmp_path):
+    shutil.copy(MODELS / "lenet5-mnist" / "1" / "manifest.json", tmp_path / "manifest.json")
+    assert read_manifest(tmp_path).name == "lenet5-mnist"
+    assert NAME_PATTERN.match("gru-en-fr") and not NAME_PATTERN.match("../etc") and not NAME_PATTERN.match("Big")
