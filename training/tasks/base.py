@@ -42,8 +42,10 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from torch import nn
 
+from core.manifest import Manifest
 from training import distributed, optim
 from training.export import code_commit, cpu_session, graph_entry, reference_pair, write_manifest
 from training.paths import MODELS_DIR, RUNS_DIR, default_data_dir
@@ -225,6 +227,10 @@ class Task:
             "reference": reference_pair(cpu_session(graphs[graph]), graph, feeds),
             "batching": dict(self.batching),
         }
+        try:  # the schema the service loads it with: a task cannot write a manifest the service would refuse
+            Manifest.model_validate(manifest)
+        except ValidationError as e:
+            raise ValueError(f"{self.name}: the manifest does not match core/manifest.py: {e}") from None
         write_manifest(out, manifest)
         print(f"wrote {out}")
         return manifest

@@ -194,6 +194,7 @@ def test_the_repository_tasks_register_by_model_name():
 
 
 def test_registration_refuses_a_missing_task_and_taken_names(monkeypatch):
+    registered()  # the real tasks are imported (and so registered) whichever tests ran before
     monkeypatch.setattr(Task, "registry", dict(Task.registry))
     with pytest.raises(TypeError, match='Segmenter: say which task the model serves, e.g. task="classify"'):
 
@@ -216,3 +217,17 @@ def test_registration_refuses_a_missing_task_and_taken_names(monkeypatch):
 
     assert Task.registry["member-model"] is Member and Member.task == "translate"
     assert Family not in Task.registry.values() and Variant not in Task.registry.values()
+
+
+def test_export_refuses_a_manifest_the_service_would_refuse(tmp_path, monkeypatch):
+    train(tmp_path / "run")
+    task = toy("export", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--out", str(tmp_path / "m"))
+    extras = task.manifest_extras
+    monkeypatch.setattr(
+        task, "manifest_extras", lambda model, out: {**extras(model, out), "preprocessing": {"kind": "sepia"}}
+    )
+    with pytest.raises(
+        ValueError, match="(?s)toy-linear: the manifest does not match core/manifest.py: .*'mnist-digit', 'photo'"
+    ):
+        task.export()
+    assert not (tmp_path / "m" / "manifest.json").exists()
