@@ -82,8 +82,13 @@ def model_ready(name: V2Name, repository: RepositoryDep, version: str | None = N
     return _ready_response(ModelReady(name=name, ready=True))
 
 
-@router.get("/models/{name}", response_model=ModelMetadata, responses=ERRORS)
-@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=ERRORS)
+@router.get("/models/{name}", response_model=ModelMetadata, responses=ERRORS, response_model_exclude_none=True)
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=ModelMetadata,
+    responses=ERRORS,
+    response_model_exclude_none=True,
+)
 def model_metadata(name: V2Name, repository: RepositoryDep, version: str | None = None) -> ModelMetadata:
     return metadata(resolve(repository, name, version))
 

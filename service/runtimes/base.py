@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import onnxruntime as ort
@@ -83,6 +83,10 @@ class ModelRuntime:
 
     def warm_up(self) -> None:
         """Run representative shapes once so the first real request does not pay for allocations."""
+
+    def v2_parameters(self, graph: str) -> dict[str, Any] | None:
+        """Extra fields of `graph`'s v2 metadata that tell a client what to send (None: nothing to add)."""
+        return None
 
     def activity(self) -> dict[str, int] | None:
         """Live counters shown in /v1/models (e.g. generations in progress); None when there are none."""

@@ -4,6 +4,7 @@ over the decoder step graph, in words of the model's vocabulary."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -68,6 +69,9 @@ class CaptionerRuntime(ModelRuntime):
         self.default_beam = int(m.decoding.get("beam_size", 3))
         self.alpha = float(m.decoding.get("alpha", 1.0))
         self.max_length = int(m.decoding.get("max_length", 20))
+
+    def v2_parameters(self, graph: str) -> dict[str, Any] | None:
+        return {"preprocessing": self.recipe.model_dump()} if graph == "encoder" else None
 
     def warm_up(self) -> None:
         rng = np.random.default_rng(0)

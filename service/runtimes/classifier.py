@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,9 @@ class ClassifierRuntime(ModelRuntime):
         width = graph.outputs[0].shape[-1]
         if width > 0 and width != len(labels):
             raise ArtifactError(f"the model has {width} outputs but the manifest lists {len(labels)} labels")
+
+    def v2_parameters(self, graph: str) -> dict[str, Any]:
+        return {"preprocessing": self.recipe.model_dump(), "labels": self.labels}
 
     def warm_up(self) -> None:
         for batch in (1, int(self.manifest.batching.max_batch_size)):

@@ -44,6 +44,10 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
+    # An extension field (the protocol allows them): what to send, for graphs that take prepared images.
+    parameters: dict[str, Any] | None = Field(
+        None, description="the preprocessing recipe that turns an image into this graph's input, and its labels"
+    )
 
 
 class RequestInput(BaseModel):

@@ -78,4 +78,5 @@ def metadata(target: Target) -> ModelMetadata:
         platform=PLATFORM,
         inputs=tensors(target.spec.inputs),
         outputs=tensors(target.spec.outputs),
+        parameters=target.runtime.v2_parameters(target.graph),
     )

@@ -47,8 +47,17 @@ def test_server_health_and_metadata(client):
         "platform": "onnxruntime_onnx",
         "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
         "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}],
-    }
+        "parameters": {  # what to send, read from the manifest: a client needs no constants of its own
+            "preprocessing": {"kind": "mnist-digit", "input_size": 28, "fit_size": 20, "mean": 0.1307,
+                              "std": 0.3081, "ink": "light-on-dark"},
+            "labels": [str(i) for i in range(10)],
+        },
+    }  # fmt: skip
+    encoder = client.get_model_metadata("captioner-flickr8k.encoder")
+    assert encoder["parameters"]["preprocessing"]["kind"] == "photo"
+    assert encoder["parameters"]["preprocessing"]["crop"] == 112
     step = client.get_model_metadata("charlstm-shakespeare.step", model_version="1")
+    assert "parameters" not in step  # token ids in, nothing to prepare
     assert [(t["name"], t["datatype"], t["shape"]) for t in step["inputs"]] == [
         ("tokens", "INT64", [-1]),
         ("h", "FP32", [2, -1, 512]),
