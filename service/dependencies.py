@@ -145,8 +145,9 @@ class ModelCalls:
     def __init__(self, request: Request, repository: ModelRepository, settings: Settings) -> None:
         self.request, self.repository, self.settings = request, repository, settings
 
-    def resolve(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
-        """The served model (by name, or the task's default), checked to be a `runtime`; 4xx/503 if not."""
+    def admit(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
+        """The served model (by name, or the task's default), checked to be a `runtime`; 4xx/503 if not.
+        `async with` the call holds an admission slot (429 when the queue is full) for the block."""
         entry = self.repository.serving(runtime.task, model, version)
         served = entry.runtime
         if not isinstance(served, runtime):  # a manifest's own runtime that does not extend the task's
@@ -154,18 +155,14 @@ class ModelCalls:
         return self.call(entry, served)
 
     def call(self, entry: ModelEntry, runtime: R) -> ModelCall[R]:
-        """A call to a served entry (what `resolve` found, or a v2 target's entry) with the request's deadline."""
+        """A call to a served entry (what `admit` found, or a v2 target's entry) with the request's deadline."""
         self.request.state.model = entry.name
         timeout = deadline_seconds(self.request, self.settings.request_timeout_s)
         return ModelCall(self.request, entry, runtime, self.settings, timeout)
 
-    def admit(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
-        """`resolve`; `async with` the call holds an admission slot (429 when the queue is full) for the block."""
-        return self.resolve(runtime, model, version)
-
     def open_stream(self, runtime: type[R], model: str | None, version: int | None) -> ModelCall[R]:
-        """`resolve`, and 429 now when the queue is full; the slot itself is taken when the stream starts."""
-        call = self.resolve(runtime, model, version)
+        """`admit`, and 429 now when the queue is full; the slot itself is taken when the stream starts."""
+        call = self.admit(runtime, model, version)
         call.engine.admission.check()
         return call
 

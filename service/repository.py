@@ -253,9 +253,9 @@ class ModelRepository:
     def default_name(self, task: str) -> str:
         """The model a request for `task` gets when it names none: DLSERVE_DEFAULT_MODELS, else the one whose
         manifest says `"default": true`, else the only model of that task."""
-        names = self.names_for(task)
         if task in self.settings.default_models:
             return self.settings.default_models[task]
+        names = self.names_for(task)
         if not names:
             raise ModelNotFound(f"no {task} model in the repository; available models: {sorted(self.entries)}")
         flagged = [n for n in names if (m := self.entries[n].manifest) is not None and m.default]
@@ -264,7 +264,8 @@ class ModelRepository:
         if len(names) == 1:
             return names[0]
         raise InvalidInput(
-            f"{len(names)} {task} models are served and {len(flagged) or 'none'} of them is marked default: "
+            f"{len(names)} {task} models are served and {len(flagged) or 'none'} of them "
+            f"{'are' if len(flagged) > 1 else 'is'} marked default: "
             f"name one with `model` ({names}), or set DLSERVE_DEFAULT_MODELS={task}=<name>"
         )
 
