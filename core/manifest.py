@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TensorSpec(BaseModel):
@@ -89,8 +89,59 @@ class Photo(BaseModel):
         return (3, self.crop, self.crop)
 
 
+class ImageRecipe(BaseModel):
+    """Any image for any classifier, torchvision-style: decoded (EXIF orientation honoured), converted to
+    `channels` (transparency onto white), resized (`resize`: squash to [W, H]; or `resize_shorter`: the
+    shorter side to N, aspect kept), centre-cropped to `crop` [W, H], then x * scale, (x - mean) / std per
+    channel, laid out as `layout`. One row is (C, H, W) for nchw, (H, W, C) for nhwc."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["image"]
+    channels: Literal["rgb", "bgr", "gray"] = "rgb"
+    resize: tuple[int, int] | None = None  # [width, height]: squash, aspect ratio not kept
+    resize_shorter: int | None = Field(None, gt=0)  # the shorter side to N; needs a crop for a fixed size
+    crop: tuple[int, int] | None = None  # [width, height], centred
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+    scale: float = Field(1 / 255, gt=0)
+    mean: list[float] = [0.0]
+    std: list[float] = [1.0]
+    layout: Literal["nchw", "nhwc"] = "nchw"
+
+    @model_validator(mode="after")
+    def _fixed_size(self) -> ImageRecipe:
+        if (self.resize is None) == (self.resize_shorter is None):
+            raise ValueError("give exactly one of resize ([width, height]) and resize_shorter (N)")
+        for name, size in (("resize", self.resize), ("crop", self.crop)):
+            if size is not None and min(size) < 1:
+                raise ValueError(f"{name} must be positive; got {list(size)}")
+        if self.resize_shorter is not None and self.crop is None:
+            raise ValueError("resize_shorter keeps the aspect ratio, so it needs a crop to give a fixed size")
+        if self.crop is not None:
+            box = self.resize or (self.resize_shorter, self.resize_shorter)
+            if self.crop[0] > box[0] or self.crop[1] > box[1]:
+                raise ValueError(f"crop {list(self.crop)} is larger than the resized image {list(box)}")
+        n = 1 if self.channels == "gray" else 3
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, n):
+                raise ValueError(f"{name} has {len(values)} values; {self.channels} images have {n} channels")
+        if min(self.std) <= 0:
+            raise ValueError(f"std must be positive; got {self.std}")
+        return self
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the model's input."""
+        return self.crop or self.resize  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        (w, h), c = self.size, 1 if self.channels == "gray" else 3
+        return (c, h, w) if self.layout == "nchw" else (h, w, c)
+
+
 # One recipe per kind, chosen by `kind`; core/preprocessing/recipes.py applies each.
-Preprocessing = Annotated[MnistDigit | Photo, Field(discriminator="kind")]
+Preprocessing = Annotated[MnistDigit | Photo | ImageRecipe, Field(discriminator="kind")]
 
 
 class Manifest(BaseModel):

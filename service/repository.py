@@ -17,10 +17,10 @@ from enum import StrEnum
 from pathlib import Path
 
 from core.manifest import Manifest
+from core.model_folders import NAME_PATTERN, latest_version, read_manifest, reason_of, version_folders
 from service.engine.engines import Engine
 from service.errors import BadRequest, InvalidInput, ModelNotFound, ModelNotReady
 from service.metrics import Metrics
-from service.model_folders import NAME_PATTERN, latest_version, read_manifest, reason_of, version_folders
 from service.runtimes.base import ModelRuntime, runtime_class
 from service.settings import Settings
 

@@ -69,3 +69,19 @@ def center_crop(x: torch.Tensor, out_size: int) -> torch.Tensor:
     """The central out_size x out_size pixels of a (B, C, H, W) batch."""
     top, left = (x.shape[2] - out_size) // 2, (x.shape[3] - out_size) // 2
     return x[:, :, top : top + out_size, left : left + out_size]
+
+
+def random_translate_flip(
+    x: torch.Tensor, pad: int = 4, flip: bool = True, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Random shifts of up to `pad` pixels (the border mirrored) and random horizontal flips of a (B, C, H, W)
+    batch: the translations and reflections that AlexNet enlarged its training set with."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect") if pad else x
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
+    out = torch.stack([padded[i, :, y : y + h, xx : xx + w] for i, (y, xx) in enumerate(zip(dy, dx, strict=True))])
+    if flip:
+        mirror = torch.rand(b, generator=generator) < 0.5
+        out[mirror] = out[mirror].flip(3)
+    return out

@@ -30,3 +30,18 @@ def adamw_one_cycle(
         optimizer, max_lr=[lr for _, lr in groups], total_steps=total_steps, pct_start=warmup
     )
     return optimizer, scheduler
+
+
+SGD_NAME = "SGD (Nesterov momentum) + OneCycleLR"
+
+
+def sgd_one_cycle(
+    params: Iterable[nn.Parameter], lr: float, weight_decay: float, total_steps: int, warmup: float = 0.25
+) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.OneCycleLR]:
+    """Nesterov SGD under a linear one-cycle schedule: the recipe of the fast CIFAR-10 training runs, which
+    generalises better than AdamW on convolutional nets trained for few epochs."""
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=total_steps, pct_start=warmup, anneal_strategy="linear"
+    )
+    return optimizer, scheduler

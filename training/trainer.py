@@ -187,7 +187,7 @@ class Trainer:
             }
             self.history.epochs.append(row)
             if main:
-                print(json.dumps(row))
+                print(json.dumps(row), flush=True)
             self.save_checkpoint(epoch)
             if cfg.max_steps is not None and self.history.steps >= cfg.max_steps:
                 break

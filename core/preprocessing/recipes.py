@@ -7,9 +7,10 @@ from functools import singledispatch
 import numpy as np
 from PIL import Image
 
-from core.manifest import MnistDigit, Photo
+from core.manifest import ImageRecipe, MnistDigit, Photo
 from core.preprocessing.color import to_grayscale
 from core.preprocessing.digits import mnist_digit
+from core.preprocessing.images import image_tensor
 from core.preprocessing.photos import photo_tensor
 
 
@@ -28,3 +29,8 @@ def _(recipe: MnistDigit, image: Image.Image, name: str) -> np.ndarray:
 @apply.register
 def _(recipe: Photo, image: Image.Image, name: str) -> np.ndarray:
     return photo_tensor(image, recipe.resize, recipe.crop, recipe.mean, recipe.std)  # (3, crop, crop)
+
+
+@apply.register
+def _(recipe: ImageRecipe, image: Image.Image, name: str) -> np.ndarray:
+    return image_tensor(recipe, image)  # (C, H, W) or (H, W, C)

@@ -38,10 +38,12 @@ def test_photo_recipe_shape_is_channels_first():
 @pytest.mark.parametrize(
     ("preprocessing", "message"),
     [
-        ({"kind": "sepia"}, "'mnist-digit', 'photo'"),  # the error names the kinds there are
+        ({"kind": "sepia"}, "'mnist-digit', 'photo', 'image'"),  # the error names the kinds there are
         ({"kind": "mnist-digit", "mean": 0.1, "std": 0.3, "colour": "red"}, "Extra inputs are not permitted"),
         ({"kind": "mnist-digit", "mean": 0.1, "std": 0}, "greater than 0"),
         ({"kind": "photo", "resize": 128, "crop": 112, "mean": [0.5], "std": [0.2] * 3}, "at least 3 items"),
+        ({"kind": "image", "resize": [32, 32], "layout": "chw"}, "'nchw' or 'nhwc'"),
+        ({"kind": "image", "resize": [32, 32], "crop": [40, 40]}, "larger than the resized image"),
     ],
 )
 def test_bad_recipes_are_refused_saying_why(preprocessing, message):
@@ -52,6 +54,7 @@ def test_bad_recipes_are_refused_saying_why(preprocessing, message):
 def test_runtime_import_path_and_default_flag():
     m = Manifest.model_validate(lenet(runtime="my_models.classifiers:Mine", default=True))
     assert (m.runtime, m.default) == ("my_models.classifiers:Mine", True)
-    assert Manifest.model_validate(lenet()).default is False
+    assert Manifest.model_validate({**lenet(), "default": False}).default is False
+    assert Manifest.model_validate({k: v for k, v in lenet().items() if k != "default"}).default is False
     with pytest.raises(ValidationError, match="runtime"):
         Manifest.model_validate(lenet(runtime="not a path"))

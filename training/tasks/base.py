@@ -71,6 +71,7 @@ class Task:
     warmup: ClassVar[float] = 0.3  # share of the one-cycle schedule spent warming up
     grad_clip: ClassVar[float | None] = None  # max global gradient norm
     batching: ClassVar[dict[str, float]] = {"max_batch_size": 64, "max_delay_ms": 2}
+    default: ClassVar[bool] = False  # the model its task serves when a request names none (manifest "default")
     registry: ClassVar[dict[str, type[Task]]] = {}
 
     def __init_subclass__(cls, name: str = "", task: str = "", register: bool = True, **kwargs: Any) -> None:
@@ -226,6 +227,7 @@ class Task:
             "code_commit": code_commit(),
             "reference": reference_pair(cpu_session(graphs[graph]), graph, feeds),
             "batching": dict(self.batching),
+            **({"default": True} if self.default else {}),
         }
         try:  # the schema the service loads it with: a task cannot write a manifest the service would refuse
             Manifest.model_validate(manifest)

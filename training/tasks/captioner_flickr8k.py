@@ -31,9 +31,9 @@ from training.caption_metrics import ConstantCaptionSearch, coco_scores
 from training.captioning import export as graphs
 from training.captioning import stages
 from training.captioning.data import CaptionData
-from training.captioning.grid import write_grid
 from training.captioning.onnx_captioner import OnnxCaptioner, photos
 from training.data import flickr8k
+from training.grid import write_grid
 from training.models.captioner import Captioner, CaptionerConfig
 from training.tasks import common
 from training.tasks.base import Task

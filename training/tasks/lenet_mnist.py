@@ -39,6 +39,7 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
     data_parallel = True  # each rank takes its share of every batch
     model_class, config_class = LeNet5, LeNetConfig
     epochs, lr, batch_size = 40, 2e-3, 128
+    default = True  # /v1/classify without ?model= classifies digits, as it did before the photo classifier
 
     @classmethod
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:

@@ -23,6 +23,21 @@ def latest_version(model_folder: Path) -> Path | None:
     return next(iter(version_folders(model_folder)), None)
 
 
+def next_version(model_folder: Path) -> int:
+    """The version a new export of this model gets: one past the newest, 1 for a new model."""
+    newest = latest_version(model_folder) if model_folder.is_dir() else None
+    return int(newest.name) + 1 if newest else 1
+
+
+def check_name(name: str) -> str:
+    """A model name as the repository and its URLs take it, or ValueError saying what is allowed."""
+    if not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"invalid model name {name!r}: use lower-case letters, digits, '.' and '-', starting with a letter or digit"
+        )
+    return name
+
+
 def reason_of(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 

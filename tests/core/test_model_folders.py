@@ -8,7 +8,7 @@ import shutil
 import pytest
 from tests_support import MODELS
 
-from service.model_folders import NAME_PATTERN, latest_version, read_manifest, version_folders
+from core.model_folders import NAME_PATTERN, latest_version, read_manifest, version_folders
 
 
 def test_versions_are_numbered_folders_newest_first(tmp_path):

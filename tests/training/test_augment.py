@@ -1,0 +1,33 @@
+"""Batch augmentations: shapes kept, shifts and mirrors as declared, reproducible from a generator."""
+
+from __future__ import annotations
+
+import torch
+
+from training.augment import random_translate_flip
+
+
+def test_translate_flip_keeps_shape_and_moves_content_by_at_most_pad():
+    x = torch.zeros(64, 1, 16, 16)
+    x[:, :, 8, 8] = 1.0  # one bright pixel, away from the border
+    out = random_translate_flip(x, pad=2, flip=False, generator=torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    ys, xs = (out[:, 0] == 1).nonzero()[:, 1], (out[:, 0] == 1).nonzero()[:, 2]
+    assert len(ys) == 64 and (ys - 8).abs().max() <= 2 and (xs - 8).abs().max() <= 2
+    assert len(set(zip(ys.tolist(), xs.tolist(), strict=True))) > 5  # the shifts vary
+
+
+def test_no_pad_no_flip_is_the_identity_and_flip_mirrors_about_half():
+    x = torch.rand(200, 3, 8, 8)
+    assert torch.equal(random_translate_flip(x, pad=0, flip=False), x)
+    out = random_translate_flip(x, pad=0, flip=True, generator=torch.Generator().manual_seed(1))
+    mirrored = torch.tensor([torch.equal(o, i.flip(2)) for o, i in zip(out, x, strict=True)])
+    same = torch.tensor([torch.equal(o, i) for o, i in zip(out, x, strict=True)])
+    assert (mirrored | same).all() and 70 < int(mirrored.sum()) < 130
+
+
+def test_the_same_generator_seed_gives_the_same_batch():
+    x = torch.rand(16, 3, 8, 8)
+    a = random_translate_flip(x, generator=torch.Generator().manual_seed(3))
+    b = random_translate_flip(x, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
