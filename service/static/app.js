@@ -117,14 +117,14 @@ async function classifyBlob(blob, name) {
   const response = await call("digits", url, { method: "POST", body: form });
   if (!response) return;
   const body = await response.json();
-  renderBars(body.results[0].predictions);
+  renderBars("digit", body.results[0].predictions, (ps) => [...ps].sort((a, b) => a.index - b.index));
 }
 
-function renderBars(predictions) {
-  const byLabel = [...predictions].sort((a, b) => a.index - b.index);
+// One bar per prediction, in `order`; the top one highlighted. Used by the digit and the photo panels.
+function renderBars(panel, predictions, order) {
   const top = predictions[0];
-  $("digit-prediction").textContent = `${top.label} (${(100 * top.probability).toFixed(1)}%)`;
-  $("digit-bars").replaceChildren(...byLabel.map((p) => {
+  $(`${panel}-prediction`).textContent = `${top.label} (${(100 * top.probability).toFixed(1)}%)`;
+  $(`${panel}-bars`).replaceChildren(...order(predictions).map((p) => {
     const row = document.createElement("div");
     row.className = "bar-row" + (p.label === top.label ? " top" : "");
     row.dataset.label = p.label;
@@ -133,7 +133,7 @@ function renderBars(predictions) {
     row.setAttribute("aria-valuemin", "0");
     row.setAttribute("aria-valuemax", "1");
     row.setAttribute("aria-valuenow", String(p.probability));
-    row.setAttribute("aria-label", `digit ${p.label}`);
+    row.setAttribute("aria-label", p.label);
     row.innerHTML = `<span class="label"></span><span class="track"><span class="fill"></span></span><span class="value"></span>`;
     row.querySelector(".label").textContent = p.label;
     row.querySelector(".fill").style.display = "block";
@@ -146,6 +146,22 @@ function renderBars(predictions) {
 $("digit-file").addEventListener("change", (e) => {
   const file = e.target.files[0];
   if (file) classifyBlob(file, file.name);
+});
+
+// ---- Classify photos: the top five classes of any served classifier -----------------------------------
+$("classify-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const file = $("classify-file").files[0];
+  if (!file) return;
+  const preview = $("classify-preview");
+  preview.src = URL.createObjectURL(file);
+  preview.hidden = false;
+  const form = new FormData();
+  form.append("files", file, file.name);
+  const response = await call("classify", `/v1/classify?top_k=5${modelQuery("classify-model")}`,
+                              { method: "POST", body: form });
+  if (!response) { $("classify-prediction").textContent = "none yet"; $("classify-bars").replaceChildren(); return; }
+  renderBars("classify", (await response.json()).results[0].predictions, (ps) => ps);
 });
 
 // ---- Photos: caption with beam alternatives ------------------------------------------------------------
@@ -283,7 +299,8 @@ function modelQuery(selectId) {
 function fillModelSelects(models) {
   for (const select of document.querySelectorAll("select[data-task]")) {
     const mine = models.filter((m) => m.task === select.dataset.task && m.status === "ready");
-    const chosen = select.value || (mine.find((m) => m.default) || mine[0] || {}).name;
+    const preferred = mine.find((m) => m.name === select.dataset.prefer);  // a panel's natural model, if served
+    const chosen = select.value || (preferred || mine.find((m) => m.default) || mine[0] || {}).name;
     select.replaceChildren(...mine.map((m) => new Option(`${m.name} v${m.version}`, m.name)));
     if (chosen) select.value = chosen;
   }

@@ -6,15 +6,18 @@ Screenshots of every scenario are saved under test-artifacts/playground/.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests_support import REPO
 
-from training.data import flickr8k
+from training.data import cifar10, flickr8k
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +144,29 @@ def test_generated_text_streams_in(page):
     assert len(set(growing)) >= 10, f"text should arrive piece by piece, saw lengths {lengths}"
 
 
+def test_classify_a_photo_and_see_the_top_five(page, data_dir, tmp_path):
+    test = cifar10.load_split(data_dir, "test")
+    ship = int(np.flatnonzero(test.labels == cifar10.CLASSES.index("ship"))[0])
+    photo = tmp_path / "ship.jpg"  # a user's photo: larger than the training images, JPEG
+    Image.fromarray(test.images[ship]).resize((160, 160), Image.Resampling.BICUBIC).save(photo, quality=92)
+    page.set_input_files("#classify-file", str(photo))
+    with page.expect_request(lambda r: "/v1/classify" in r.url) as sent:
+        page.click("#classify-submit")
+    assert "model=alexnet-cifar10" in sent.value.url and "top_k=5" in sent.value.url
+    expect(page.locator("#classify-prediction")).to_contain_text("ship (", timeout=15_000)
+    bars = page.locator("#classify-bars .bar-row")
+    expect(bars).to_have_count(5)
+    probabilities = [float(bars.nth(i).get_attribute("data-probability")) for i in range(5)]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+    assert page.locator("#classify-bars .bar-row.top").get_attribute("data-label") == "ship"
+    page.select_option("#classify-model", "lenet5-mnist")  # any classifier: the digit model reads it as a digit
+    with page.expect_request(lambda r: "/v1/classify" in r.url) as sent:
+        page.click("#classify-submit")
+    assert "model=lenet5-mnist" in sent.value.url
+    expect(page.locator("#classify-bars .bar-row")).to_have_count(5)
+    expect(page.locator("#classify-bars .bar-row.top")).to_have_attribute("data-label", re.compile(r"^[0-9]$"))
+
+
 def test_api_errors_are_shown(page, tmp_path):
     notes = tmp_path / "notes.png"
     notes.write_text("this is not an image")
@@ -167,10 +193,11 @@ def test_models_table_and_training_curves(page):
 
 
 def test_each_panel_names_the_model_it_calls(page):
-    for select, model in (("#digit-model", "lenet5-mnist"), ("#photo-model", "captioner-flickr8k"),
-                          ("#generate-model", "charlstm-shakespeare")):  # fmt: skip
+    for select, model, served in (("#digit-model", "lenet5-mnist", 2), ("#classify-model", "alexnet-cifar10", 2),
+                                  ("#photo-model", "captioner-flickr8k", 1),
+                                  ("#generate-model", "charlstm-shakespeare", 1)):  # fmt: skip
         expect(page.locator(select)).to_have_value(model)
-        expect(page.locator(f"{select} option")).to_have_count(1)  # one ready model of each task is served
+        expect(page.locator(f"{select} option")).to_have_count(served)  # every ready model of the panel's task
     with page.expect_request(lambda r: "/v1/classify" in r.url) as sent:
         draw(page, DIGITS["1"])
     assert "model=lenet5-mnist" in sent.value.url
@@ -178,7 +205,7 @@ def test_each_panel_names_the_model_it_calls(page):
 
 def test_keyboard_reaches_every_control(page):
     seen = set()
-    for _ in range(60):
+    for _ in range(80):
         page.keyboard.press("Tab")
         seen.add(page.evaluate("document.activeElement.id"))
     assert {
@@ -186,6 +213,9 @@ def test_keyboard_reaches_every_control(page):
         "digit-model",
         "photo-model",
         "photo-file",
+        "classify-model",
+        "classify-file",
+        "classify-submit",
         "generate-model",
         "translate-text",
         "translate-submit",

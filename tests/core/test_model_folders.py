@@ -36,3 +36,16 @@ def test_committed_manifest_reads_and_names_match_the_pattern(tmp_path):
     shutil.copy(MODELS / "lenet5-mnist" / "1" / "manifest.json", tmp_path / "manifest.json")
     assert read_manifest(tmp_path).name == "lenet5-mnist"
     assert NAME_PATTERN.match("gru-en-fr") and not NAME_PATTERN.match("../etc") and not NAME_PATTERN.match("Big")
+
+
+def test_next_version_and_name_check(tmp_path):
+    from core.model_folders import check_name, next_version
+
+    assert next_version(tmp_path / "new-model") == 1
+    for name in ("1", "4", "draft"):
+        (tmp_path / name).mkdir()
+    assert next_version(tmp_path) == 5
+    assert check_name("my-photos.v2") == "my-photos.v2"
+    for bad in ("My Photos", "-dash", "a/b", ""):
+        with pytest.raises(ValueError, match="invalid model name"):
+            check_name(bad)

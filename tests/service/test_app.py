@@ -29,7 +29,9 @@ def test_health_ready_and_models(client):
     assert info["status"] == "ready" and info["provider"] == "CPUExecutionProvider"
     assert info["metrics"]["test_error"] <= 0.0095
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert set(models) == {"lenet5-mnist", "charlstm-shakespeare", "gru-en-fr", "gru-en-de", "captioner-flickr8k"}
+    assert set(models) == {
+        "lenet5-mnist", "alexnet-cifar10", "charlstm-shakespeare", "gru-en-fr", "gru-en-de", "captioner-flickr8k"
+    }  # fmt: skip
     assert {m["status"] for m in models.values()} == {"ready"}
     assert models["gru-en-de"]["task"] == "translate" and models["charlstm-shakespeare"]["task"] == "generate"
 

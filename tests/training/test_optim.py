@@ -51,3 +51,19 @@ def test_each_group_peaks_at_its_own_rate_at_the_end_of_warmup():
 @pytest.mark.parametrize(("items", "batch", "steps"), [(10, 3, 4), (9, 3, 3), (1, 64, 1), (128, 128, 1)])
 def test_steps_per_epoch_counts_the_short_last_batch(items, batch, steps):
     assert steps_per_epoch(items, batch) == steps
+
+
+def test_sgd_one_cycle_is_nesterov_sgd_with_a_linear_warmup_and_anneal():
+    from training.optim import sgd_one_cycle
+
+    model = nn.Linear(3, 1)
+    optimizer, scheduler = sgd_one_cycle(model.parameters(), 0.4, 5e-4, total_steps=20, warmup=0.25)
+    group = optimizer.param_groups[0]
+    assert isinstance(optimizer, torch.optim.SGD) and group["nesterov"] and group["weight_decay"] == 5e-4
+    lrs = run(optimizer, scheduler, model, 19)
+    peak = max(range(len(lrs)), key=lrs.__getitem__)
+    assert lrs[peak] == pytest.approx(0.4) and 3 <= peak <= 5  # a quarter of the way
+    rising, falling = lrs[: peak + 1], lrs[peak:]
+    assert rising == sorted(rising) and falling == sorted(falling, reverse=True)
+    steps_down = [a - b for a, b in zip(falling, falling[1:], strict=False)]
+    assert max(steps_down) - min(steps_down) < 1e-6  # linear, not cosine

@@ -17,8 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_tasks_are_the_registered_models_in_listing_order():
-    assert list(TASKS) == ["captioner-flickr8k", "charlstm-shakespeare", "gru-en-de", "gru-en-fr", "lenet5-mnist"]
-    assert len(TASKS) == 5 and "gru-en-de" in TASKS and "resnet-imagenet" not in TASKS
+    assert list(TASKS) == [
+        "alexnet-cifar10", "captioner-flickr8k", "charlstm-shakespeare", "gru-en-de", "gru-en-fr", "image-folder",
+        "lenet5-mnist",
+    ]  # fmt: skip
+    assert len(TASKS) == 7 and "gru-en-de" in TASKS and "resnet-imagenet" not in TASKS
     assert all(isinstance(t, type) and issubclass(t, Task) and t.name == n for n, t in TASKS.items())
 
 
@@ -39,4 +42,4 @@ def test_commands_take_a_registered_model():
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "resnet-imagenet"])
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
-    assert "one of: captioner-flickr8k, charlstm-shakespeare, gru-en-de" in help_text
+    assert "one of: alexnet-cifar10, captioner-flickr8k, charlstm-shakespeare" in help_text
