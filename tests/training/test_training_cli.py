@@ -42,4 +42,4 @@ def test_commands_take_a_registered_model():
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "resnet-imagenet"])
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
-    assert "one of: alexnet-cifar10, captioner-flickr8k, charlstm-shakespeare" in " ".join(help_text.split())
+    assert "one of: alexnet-cifar10, captioner-flickr8k, " in " ".join(help_text.split())
