@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.preprocessing.photos import photo_tensor, to_rgb
+from core.preprocessing.color import to_rgb
+from core.preprocessing.photos import photo_tensor
 
 MEAN, STD = [0.5, 0.4, 0.3], [0.25, 0.2, 0.1]
 
