@@ -19,7 +19,9 @@ from core.preprocessing.images import image_tensor
 @lru_cache(maxsize=32)
 def photo_recipe(resize: int, crop: int, mean: tuple[float, ...], std: tuple[float, ...]) -> ImageRecipe:
     square, centre = (resize, resize), (crop, crop)
-    return ImageRecipe(kind="image", resize=square, crop=centre, interpolation="bicubic", mean=list(mean), std=list(std))
+    return ImageRecipe(
+        kind="image", resize=square, crop=centre, interpolation="bicubic", mean=list(mean), std=list(std)
+    )
 
 
 def photo_tensor(img: Image.Image, resize: int, crop: int, mean: list[float], std: list[float]) -> np.ndarray:
