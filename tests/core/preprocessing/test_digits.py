@@ -100,7 +100,7 @@ def scanned(digit: np.ndarray, style: str) -> Image.Image:
     if style in ("frame-filling", "frame-filling-light"):
         ink = np.asarray(Image.fromarray(np.uint8(ink * 255)).filter(ImageFilter.MaxFilter(25)), np.float32) / 255
     if style == "thin":
-        thin = Image.fromarray(np.uint8((big > 0.8) * 255)).filter(ImageFilter.MinFilter(9))
+        thin = Image.fromarray(np.uint8((big > 0.8) * 255)).filter(ImageFilter.MinFilter(7))
         ink = np.asarray(thin, np.float32) / 255
     if style == "pencil":  # grey graphite on off-white paper: a quarter of the full contrast
         return Image.fromarray(np.uint8(225 - ink * 60))
