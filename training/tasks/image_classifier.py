@@ -61,7 +61,6 @@ class ImageClassifier(Task):
     epochs, lr, batch_size = 16, 0.3, 512
     weight_decay = 5e-4
     warmup = 0.25
-    image_size = 32
 
     @classmethod
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:
