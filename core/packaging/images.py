@@ -103,8 +103,11 @@ def image_recipe(fields: dict[str, Any], spec: dict[str, Any]) -> ImageRecipe:
     try:
         recipe = ImageRecipe.model_validate(fields)
     except ValidationError as e:
-        message = str(e.errors()[0]["msg"]).removeprefix("Value error, ")
-        raise PackageError(f"the preprocessing recipe is invalid: {message}") from None
+        err = e.errors()[0]
+        where = "".join(f"{x}: " for x in err["loc"])  # a field's own constraint; none for the cross-field checks
+        raise PackageError(
+            f"the preprocessing recipe is invalid: {where}{str(err['msg']).removeprefix('Value error, ')}"
+        ) from None
     h, w = spec["shape"][2:4] if layout == "nchw" else spec["shape"][1:3]
     (rw, rh) = recipe.size
     if any(d not in (-1, r) for d, r in ((w, rw), (h, rh))):

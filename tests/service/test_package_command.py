@@ -14,7 +14,8 @@ from tests_support import REPO, png
 
 from service import cli
 
-NO_TORCH = "import sys; sys.modules['torch'] = None; from service.cli import main; main()"
+# The service install (`make serve`) has neither torch nor onnx: the command must not need them.
+SERVICE_ONLY = "import sys; sys.modules['torch'] = sys.modules['onnx'] = None; from service.cli import main; main()"
 
 
 def tree(root) -> list[str]:
@@ -90,6 +91,10 @@ CASES = {
                     r"argument --resize: '32' is not WxH"),
     "crop-flag": (["classify", "cnn.onnx", "--name", "x", "--labels", "five.txt", "--crop", "0"],
                   r"argument --crop: '0' is not a whole number >= 1"),
+    "scale": (["classify", "cnn.onnx", "--name", "x", "--labels", "five.txt", "--scale", "0"],
+              r"the preprocessing recipe is invalid: scale: Input should be greater than 0"),
+    "mean": (["classify", "cnn.onnx", "--name", "x", "--labels", "five.txt", "--mean", "0.5,0.5"],
+             r"the preprocessing recipe is invalid: mean has 2 values; rgb images have 3 channels"),
     "both-resizes": (["classify", "cnn.onnx", "--name", "x", "--labels", "five.txt", "--resize", "8x8",
                       "--resize-shorter", "8"], r"argument --resize-shorter: not allowed with argument --resize"),
 }  # fmt: skip
@@ -106,9 +111,9 @@ def test_bad_input_exits_2_naming_the_problem_and_writes_nothing(work, capsys, c
     assert tree(work) == before
 
 
-def test_it_runs_without_torch_with_the_real_exit_status(work):
+def test_it_runs_without_torch_or_onnx_with_the_real_exit_status(work):
     models = work / "no-torch"
-    cmd = [sys.executable, "-c", NO_TORCH, "package", "tensor", str(work / "two.onnx"), "--name", "two",
+    cmd = [sys.executable, "-c", SERVICE_ONLY, "package", "tensor", str(work / "two.onnx"), "--name", "two",
            "--model-dir", str(models)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
