@@ -6,10 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+DType = Literal[
+    "float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"
+]
+
 
 class TensorSpec(BaseModel):
     name: str
-    dtype: Literal["float32", "int64", "int32", "bool"]
+    dtype: DType  # core/graph_specs.py maps onnxruntime's types to these
     shape: list[int]  # -1 marks a dynamic axis
 
 

@@ -1,5 +1,6 @@
-"""The `dlserve` command: serve and list models here; other packages add commands through the `dlserve.commands`
-entry points (the training package adds train, export and evaluate), so the service imports none of them.
+"""The `dlserve` command: serve, list and package models here; other packages add commands through the
+`dlserve.commands` entry points (the training package adds train, export and evaluate), so the service imports
+none of them.
 
 A command group is a module with `TASKS` (the models it knows), `add_commands(subparsers)` and
 `run(command, model, argv)`; it may raise ImportError when its extra is not installed, and its commands are then
@@ -12,6 +13,8 @@ import argparse
 import sys
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
+
+from service import package_command
 
 PLUGINS = "dlserve.commands"
 
@@ -58,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--model-dir", help="model repository (DLSERVE_MODEL_DIR, default ./models)")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    package_command.add_commands(sub)
     add_plugins(sub)
     return parser
 
@@ -83,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         from service.listing import print_models
 
         print_models(model_dir=args.model_dir, as_json=args.json)
+    elif args.command == "package":
+        package_command.run(args)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 FastAPI documents a 422 with its own `HTTPValidationError` body on every route that takes parameters, but
 service/errors.py answers validation errors as `ErrorResponse`, and on the v2 routes as a 400 `V2Error`.
-Routes that read their body themselves (images, v2 tensors) name its schema in `openapi_extra`; FastAPI does not
-see those models, so they are added to the components here.
+Routes that read their body themselves (images, v2 tensors, repository requests) name its schema in
+`openapi_extra`; FastAPI does not see those models, so they are added to the components here.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pydantic.json_schema import models_json_schema
 
 from service.errors import is_v2
 from service.schemas.classify import ClassifyJSONRequest
-from service.schemas.v2 import InferRequest, InferResponse
+from service.schemas.v2 import InferRequest, InferResponse, RepositoryRequest
 
-BODY_MODELS: tuple[type[BaseModel], ...] = (ClassifyJSONRequest, InferRequest, InferResponse)
+BODY_MODELS: tuple[type[BaseModel], ...] = (ClassifyJSONRequest, InferRequest, InferResponse, RepositoryRequest)
 
 FASTAPI_422 = "#/components/schemas/HTTPValidationError"
 ERROR_422 = {

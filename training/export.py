@@ -1,4 +1,5 @@
-"""ONNX export with dynamic axes, a numerical parity check against onnxruntime, and manifest writing."""
+"""ONNX export with dynamic axes, a numerical parity check against onnxruntime, and manifest writing (the graph
+specs and the reference pair come from core/graph_specs.py, which `dlserve package` shares)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from core.checksums import file_sha256
+from core.graph_specs import cpu_session as cpu_session  # the training code's sessions, as the packager's
 from training.curves import stages_of, write_curves
 from training.paths import REPO_ROOT
 
@@ -46,10 +47,6 @@ def export_onnx(
         dynamo=False,
     )
     onnx.checker.check_model(onnx.load(str(path)))
-
-
-def cpu_session(path: Path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def run_both(
@@ -91,44 +88,6 @@ def code_commit() -> str:
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def io_spec(session: ort.InferenceSession) -> dict[str, list[dict[str, Any]]]:
-    """Names, dtypes and shapes (-1 for dynamic) of a graph's inputs and outputs, as the manifest records them."""
-
-    def spec(args: list[Any]) -> list[dict[str, Any]]:
-        dtype = {
-            "tensor(float)": "float32",
-            "tensor(int64)": "int64",
-            "tensor(bool)": "bool",
-            "tensor(int32)": "int32",
-        }
-        return [
-            {
-                "name": a.name,
-                "dtype": dtype[a.type],
-                "shape": [d if isinstance(d, int) else -1 for d in a.shape],
-            }
-            for a in args
-        ]
-
-    return {"inputs": spec(session.get_inputs()), "outputs": spec(session.get_outputs())}
-
-
-def graph_entry(path: Path) -> dict[str, Any]:
-    return {"file": path.name, "sha256": file_sha256(path), **io_spec(cpu_session(path))}
-
-
-def reference_pair(session: ort.InferenceSession, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
-    """One input/output pair the server re-runs at load time to prove the artifact is intact."""
-    outputs = session.run(None, inputs)
-    names = [o.name for o in session.get_outputs()]
-    return {
-        "graph": graph,
-        "inputs": {k: {"dtype": str(v.dtype), "data": v.tolist()} for k, v in inputs.items()},
-        "outputs": {n: {"dtype": str(o.dtype), "data": o.tolist()} for n, o in zip(names, outputs, strict=True)},
-        "atol": 1e-4,
-    }
 
 
 def write_manifest(model_dir: Path, manifest: dict[str, Any]) -> Path:

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from functools import singledispatch
+from typing import Any
 
 import numpy as np
 from PIL import Image
+from pydantic import TypeAdapter
 
-from core.manifest import ImageRecipe, MnistDigit, Photo
+from core.manifest import ImageRecipe, MnistDigit, Photo, Preprocessing
 from core.preprocessing.color import to_grayscale
 from core.preprocessing.digits import mnist_digit
 from core.preprocessing.images import image_tensor
 from core.preprocessing.photos import photo_tensor
+
+RECIPES: TypeAdapter[MnistDigit | Photo | ImageRecipe] = TypeAdapter(Preprocessing)
+
+
+def parse(data: dict[str, Any]) -> MnistDigit | Photo | ImageRecipe:
+    """A recipe as a manifest or a v2 model's metadata (`parameters.preprocessing`) spells it, by its `kind`."""
+    return RECIPES.validate_python(data)
 
 
 @singledispatch

@@ -4,6 +4,9 @@ A batch closes when it holds `max_batch_size` rows or `max_delay_ms` after its f
 first; it only waits while more work has been announced (a request admitted and still preprocessing), so a
 lone client never pays the delay. The model runs in a worker thread, off the event loop. When a batch
 fails, its items are retried one by one so that one bad item fails only its own request.
+
+Rows are one array or named arrays (a tensor graph's inputs), all (N, ...); items join a batch only when their
+arrays have the same names, dtypes and sizes past the first axis, so an item that differs opens the next batch.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from service.engine.worker import BackgroundLoop
 log = logging.getLogger("dlserve")
 
 Rows = np.ndarray | dict[str, np.ndarray]  # one array, or named arrays, each (N, ...)
-BatchFn = Callable[[np.ndarray], Rows]  # (N, ...) rows in -> (N, ...) rows out
+BatchFn = Callable[[Rows], Rows]  # (N, ...) rows in -> (N, ...) rows out
 Observer = Callable[[int, float, float], None]  # (batch rows, queue seconds of the oldest item, compute seconds)
 
 
@@ -33,9 +36,29 @@ def take(out: Rows, start: int, stop: int) -> Rows:
     return out[start:stop]
 
 
+def count(rows: Rows) -> int:
+    return len(next(iter(rows.values()))) if isinstance(rows, dict) else len(rows)
+
+
+def joinable(a: Rows, b: Rows) -> bool:
+    """Whether two items' rows can be concatenated into one call."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        if not (isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys()):
+            return False
+        return all(joinable(a[k], b[k]) for k in a)
+    return a.shape[1:] == b.shape[1:] and a.dtype == b.dtype
+
+
+def join(parts: list[Rows]) -> Rows:
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in first}  # type: ignore[index]
+    return np.concatenate(parts)  # type: ignore[arg-type]
+
+
 @dataclass
 class _Item:
-    rows: np.ndarray
+    rows: Rows
     future: asyncio.Future
     queued_at: float = field(default_factory=time.perf_counter)
 
@@ -57,7 +80,7 @@ class DynamicBatcher(BackgroundLoop):
         finally:
             self.announced -= 1
 
-    async def submit(self, rows: np.ndarray) -> Rows:
+    async def submit(self, rows: Rows) -> Rows:
         """Queue (n, ...) rows; returns the model's (n, ...) output rows for them."""
         self.start()
         item = _Item(rows, asyncio.get_running_loop().create_future())
@@ -67,7 +90,7 @@ class DynamicBatcher(BackgroundLoop):
     async def _collect(self) -> list[_Item]:
         first, self._carry = self._carry, None
         batch = [first if first is not None else await self.queue.get()]
-        size = len(batch[0].rows)
+        size = count(batch[0].rows)
         deadline = batch[0].queued_at + self.max_delay
         while size < self.max_batch_size:
             if not self.queue.empty():
@@ -80,11 +103,11 @@ class DynamicBatcher(BackgroundLoop):
                     nxt = await asyncio.wait_for(self.queue.get(), remaining)
                 except TimeoutError:
                     break
-            if size + len(nxt.rows) > self.max_batch_size:
+            if size + count(nxt.rows) > self.max_batch_size or not joinable(batch[0].rows, nxt.rows):
                 self._carry = nxt
                 break
             batch.append(nxt)
-            size += len(nxt.rows)
+            size += count(nxt.rows)
         return [b for b in batch if not b.future.cancelled()]  # dropped: deadline passed or client gone
 
     async def _run(self) -> None:
@@ -94,18 +117,18 @@ class DynamicBatcher(BackgroundLoop):
                 continue
             started = time.perf_counter()
             try:
-                out = await asyncio.to_thread(self.fn, np.concatenate([b.rows for b in batch]))
+                out = await asyncio.to_thread(self.fn, join([b.rows for b in batch]))
             except Exception:
                 log.exception("batch of %d items failed; retrying them one by one", len(batch))
                 await self._one_by_one(batch)
                 continue
             if self.observe:
                 self.observe(
-                    sum(len(b.rows) for b in batch), started - batch[0].queued_at, time.perf_counter() - started
+                    sum(count(b.rows) for b in batch), started - batch[0].queued_at, time.perf_counter() - started
                 )
             offset = 0
             for b in batch:
-                n = len(b.rows)
+                n = count(b.rows)
                 if not b.future.done():
                     b.future.set_result(take(out, offset, offset + n))
                 offset += n

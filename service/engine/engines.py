@@ -12,18 +12,16 @@ import contextlib
 import time
 from typing import Any
 
-import numpy as np
-
 from core.decoding.sampling import StepSampler
 from core.decoding.top_k import StepTopK, TopK
 from service.engine.admission import Admission
-from service.engine.batcher import DynamicBatcher, Rows
+from service.engine.batcher import DynamicBatcher, Rows, count
 from service.engine.scheduler import Reducer, StepJob, StepScheduler
 from service.engine.state import BoundState, HostState, StateKeeper
 from service.metrics import Metrics
 from service.runtimes.base import ModelRuntime
 from service.runtimes.sessions import CUDA, primary_provider
-from service.runtimes.spec import Axes, StepSpec
+from service.runtimes.spec import Axes, StepSpec, engine_kind
 from service.settings import Settings
 
 
@@ -34,7 +32,7 @@ class Engine:
         batching = runtime.manifest.batching
         self.max_batch_size = settings.max_batch_size or batching.max_batch_size
         self.max_delay_ms = batching.max_delay_ms if settings.max_delay_ms is None else settings.max_delay_ms
-        self.kind = runtime.engine_kind()
+        self.kind = engine_kind(runtime.batch_call is not None, runtime.step_spec is not None)  # the instance's
         self.batcher: DynamicBatcher | None = None
         self.scheduler: StepScheduler | None = None
         if runtime.batch_call is not None:
@@ -75,13 +73,13 @@ class Engine:
         """Held while a request preprocesses: the batcher waits for rows it knows are coming."""
         return self.batcher.announce() if self.batcher is not None else contextlib.nullcontext()
 
-    async def batch(self, rows: np.ndarray) -> Rows:
+    async def batch(self, rows: Rows) -> Rows:
         """The runtime's `batch_call` on these rows, merged with other requests' rows when batching is on."""
         if self.batcher is not None:
             return await self.batcher.submit(rows)
         started = time.perf_counter()
         out = await asyncio.to_thread(self._batch_fn, rows)
-        self.metrics.observe_batch(self.name)(len(rows), 0.0, time.perf_counter() - started)
+        self.metrics.observe_batch(self.name)(count(rows), 0.0, time.perf_counter() - started)
         return out
 
     async def run(self, job: StepJob) -> None:

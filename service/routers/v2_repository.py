@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
 
 from service.dependencies import RepositoryDep
 from service.errors import BadRequest
@@ -17,6 +18,14 @@ from service.schemas.v2 import RepositoryModel, RepositoryRequest, V2Error
 
 router = APIRouter(prefix="/v2/repository", tags=["repository"])
 ERRORS = {code: {"model": V2Error} for code in (400, 401, 404, 503)}
+# The handlers read the optional body themselves: Triton's client sends `{}` with no Content-Type, which FastAPI
+# would refuse to parse as JSON.
+BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RepositoryRequest"}}},
+    }
+}
 STATES = {
     Status.ready: "READY",
     Status.loading: "LOADING",
@@ -30,8 +39,24 @@ def index_row(entry: ModelEntry) -> RepositoryModel:
     return RepositoryModel(name=entry.name, version=version, state=STATES[entry.status], reason=entry.reason or "")
 
 
-def _version(body: RepositoryRequest | None) -> int | None:
-    raw = (body.parameters if body else {}).get("version")
+async def repository_request(request: Request) -> RepositoryRequest:
+    """The body, JSON whatever its Content-Type; none at all is an empty request."""
+    raw = await request.body()
+    if not raw.strip():
+        return RepositoryRequest()
+    try:
+        return RepositoryRequest.model_validate_json(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "body"
+        raise BadRequest(f"invalid repository request: {where}: {err['msg']}") from None
+
+
+RequestDep = Annotated[RepositoryRequest, Depends(repository_request)]
+
+
+def _version(body: RepositoryRequest) -> int | None:
+    raw = body.parameters.get("version")
     if raw is None:
         return None
     if not str(raw).isdigit() or int(raw) < 1:
@@ -46,18 +71,14 @@ def repository_index(repository: RepositoryDep) -> list[RepositoryModel]:
     return [index_row(e) for _, e in sorted(repository.entries.items())]
 
 
-@router.post("/models/{name}/load", response_model=RepositoryModel, responses=ERRORS)
-async def load_model(
-    name: str, request: Request, repository: RepositoryDep, body: Annotated[RepositoryRequest | None, Body()] = None
-) -> RepositoryModel:
+@router.post("/models/{name}/load", response_model=RepositoryModel, responses=ERRORS, openapi_extra=BODY)
+async def load_model(name: str, request: Request, repository: RepositoryDep, body: RequestDep) -> RepositoryModel:
     """Load the newest version (or `parameters.version`); 400 with the reason when it fails its checks."""
     request.state.model = name
     return index_row(await repository.reload(name, _version(body)))
 
 
-@router.post("/models/{name}/unload", response_model=RepositoryModel, responses=ERRORS)
-async def unload_model(
-    name: str, request: Request, repository: RepositoryDep, body: Annotated[RepositoryRequest | None, Body()] = None
-) -> RepositoryModel:
+@router.post("/models/{name}/unload", response_model=RepositoryModel, responses=ERRORS, openapi_extra=BODY)
+async def unload_model(name: str, request: Request, repository: RepositoryDep, body: RequestDep) -> RepositoryModel:
     request.state.model = name
     return index_row(await repository.unload(name))

@@ -7,7 +7,8 @@ or a manifest names a runtime by import path), and how the engine batches it:
   one call (dynamic batching) and runs it in a worker thread.
 - `step_spec`: a `StepSpec` of its decoder step graph; the engine's scheduler advances the live sequences of all
   requests together, one step call per iteration (continuous batching). Its jobs feed and consume the step.
-- both (an encoder batched, then decoder steps scheduled), or neither (one call per request).
+- both (an encoder batched, then decoder steps scheduled), or neither (one call per request). An instance may
+  set `batch_call = None` when its graph cannot be batched after all (a tensor graph with a fixed batch).
 
 What every runtime gets here: each graph of the manifest loaded into onnxruntime after its sha256 is checked,
 the reference pair re-run, the manifest's preprocessing recipe applied by `preprocess`, and `run_step`.
@@ -25,10 +26,11 @@ import onnxruntime as ort
 from PIL import Image
 
 from core.checksums import file_sha256
+from core.graph_specs import check_reference
 from core.manifest import Manifest
 from core.preprocessing import recipes
 from service.runtimes.sessions import create_session, primary_provider
-from service.runtimes.spec import EngineKind, StepSpec
+from service.runtimes.spec import EngineKind, StepSpec, engine_kind
 
 
 class ArtifactError(RuntimeError):
@@ -73,9 +75,7 @@ class ModelRuntime:
 
     @classmethod
     def engine_kind(cls) -> EngineKind:
-        if cls.batch_call and cls.step_spec:
-            return "batch+steps"
-        return "batch" if cls.batch_call else "steps" if cls.step_spec else "direct"
+        return engine_kind(cls.batch_call is not None, cls.step_spec is not None)
 
     @property
     def provider(self) -> str:
@@ -83,6 +83,11 @@ class ModelRuntime:
 
     def warm_up(self) -> None:
         """Run representative shapes once so the first real request does not pay for allocations."""
+
+    def v2_batches(self, graph: str) -> bool:
+        """Whether v2 requests to `graph` go through the engine's batcher, which then calls `batch_call` with
+        the request's named input arrays and returns every named output; False: each runs the graph alone."""
+        return False
 
     def v2_parameters(self, graph: str) -> dict[str, Any] | None:
         """Extra fields of `graph`'s v2 metadata that tell a client what to send (None: nothing to add)."""
@@ -110,16 +115,10 @@ class ModelRuntime:
         ref = self.manifest.reference
         if ref.graph not in self.sessions:
             raise ArtifactError(f"reference names graph {ref.graph!r}, which the manifest does not declare")
-        session = self.sessions[ref.graph]
-        feeds = {k: np.asarray(v.data, dtype=v.dtype) for k, v in ref.inputs.items()}
-        outputs = session.run(list(ref.outputs), feeds)
-        worst = 0.0
-        for (name, expected), got in zip(ref.outputs.items(), outputs, strict=True):
-            diff = float(np.max(np.abs(np.asarray(expected.data, dtype=expected.dtype) - got)))
-            if not diff <= ref.atol:  # also catches NaN
-                raise ArtifactError(f"reference output {name!r} differs by {diff:.3g} (> atol {ref.atol})")
-            worst = max(worst, diff)
-        return worst
+        try:
+            return check_reference(self.sessions[ref.graph], ref)
+        except ValueError as e:
+            raise ArtifactError(str(e)) from None
 
 
 def load_builtin_runtimes() -> None:

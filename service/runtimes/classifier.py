@@ -30,6 +30,8 @@ class ClassifierRuntime(ModelRuntime):
         self.recipe, self.labels = recipe, labels
         graph = self.manifest.graphs["model"]
         self.input_name, self.output_name = graph.inputs[0].name, graph.outputs[0].name
+        # A graph exported with a fixed batch of 1 (`dlserve package` accepts one) is called once per image.
+        self.rows_per_call = 1 if graph.inputs[0].shape[:1] == [1] else None
         width = graph.outputs[0].shape[-1]
         if width > 0 and width != len(labels):
             raise ArtifactError(f"the model has {width} outputs but the manifest lists {len(labels)} labels")
@@ -43,7 +45,11 @@ class ClassifierRuntime(ModelRuntime):
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(B, *recipe shape) -> (B, classes) probabilities."""
-        (logits,) = self.sessions["model"].run([self.output_name], {self.input_name: batch.astype(np.float32)})
+        session, x = self.sessions["model"], batch.astype(np.float32)
+        if self.rows_per_call is None:
+            (logits,) = session.run([self.output_name], {self.input_name: x})
+        else:
+            logits = np.concatenate([session.run([self.output_name], {self.input_name: row[None]})[0] for row in x])
         return softmax(logits)
 
     def postprocess(self, probs: np.ndarray, top_k: int) -> list[list[Prediction]]:

@@ -42,3 +42,9 @@ class StepSpec:
 
 
 EngineKind = Literal["batch", "steps", "batch+steps", "direct"]
+
+
+def engine_kind(batch: bool, steps: bool) -> EngineKind:
+    if batch and steps:
+        return "batch+steps"
+    return "batch" if batch else "steps" if steps else "direct"

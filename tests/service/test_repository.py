@@ -88,7 +88,7 @@ def test_unknown_task_and_missing_version(tmp_path):
     (tmp_path / "empty").mkdir()
     repo = load(tmp_path)
     assert (
-        "task 'dance' has no runtime; known tasks: ['caption', 'classify', 'generate', 'translate']"
+        "task 'dance' has no runtime; known tasks: ['caption', 'classify', 'generate', 'tensor', 'translate']"
         in repo.get("odd").reason
     )
     assert "no numbered version folder" in repo.get("empty").reason

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from core.graph_specs import cpu_session, graph_entry, reference_pair
 from service.repository import ModelRepository, Status
 from service.settings import Settings
 from training.captioning.export import export_graphs
 from training.cli import run
-from training.export import cpu_session, graph_entry, reference_pair
 from training.models.captioner import CaptionDecoder, CaptionerConfig, DecoderStepGraph, EncoderGraph, ImageEncoder
 from training.tokenization import train_words
 

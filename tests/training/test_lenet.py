@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training.export import assert_parity, cpu_session, export_onnx, io_spec
+from core.graph_specs import io_spec
+from training.export import assert_parity, cpu_session, export_onnx
 from training.models.lenet import LeNet5, LeNetConfig
 
 

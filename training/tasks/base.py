@@ -45,9 +45,10 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from core.graph_specs import cpu_session, graph_entry, reference_pair
 from core.manifest import Manifest
 from training import distributed, optim
-from training.export import code_commit, cpu_session, graph_entry, reference_pair, write_manifest
+from training.export import code_commit, write_manifest
 from training.paths import MODELS_DIR, RUNS_DIR, default_data_dir
 from training.tasks import common
 from training.trainer import Batch, History, Trainer, TrainerConfig

@@ -7,11 +7,11 @@ import pytest
 from PIL import Image
 
 from core.errors import InputError
-from core.manifest import MnistDigit, Photo
+from core.manifest import ImageRecipe, MnistDigit, Photo
 from core.preprocessing.color import to_grayscale
 from core.preprocessing.digits import mnist_digit
 from core.preprocessing.photos import photo_tensor
-from core.preprocessing.recipes import apply
+from core.preprocessing.recipes import apply, parse
 
 
 def test_mnist_digit_recipe_normalises_the_mnist_digit():
@@ -41,3 +41,12 @@ def test_input_errors_name_the_image():
 def test_an_unknown_recipe_type_is_a_programming_error():
     with pytest.raises(TypeError, match="no preprocessing for dict"):
         apply({"kind": "mnist-digit"}, Image.new("L", (8, 8)), "x.png")
+
+
+def test_a_recipe_is_parsed_by_its_kind_as_v2_metadata_spells_it():
+    image = ImageRecipe(kind="image", channels="bgr", resize_shorter=40, crop=(32, 32), layout="nhwc")
+    assert parse(image.model_dump(mode="json")) == image
+    digit = {"kind": "mnist-digit", "mean": 0.13, "std": 0.31}
+    assert parse(digit) == MnistDigit(**digit)
+    with pytest.raises(ValueError, match="does not match any of the expected tags"):
+        parse({"kind": "audio"})

@@ -140,3 +140,45 @@ def test_a_batch_onnxruntime_fails_is_retried_item_by_item(tmp_path, mnist_test)
     np.testing.assert_allclose(np.concatenate(merged), expected[:7], atol=1e-6)
     assert isinstance(alone, Fail) and "cannot be reshaped to the requested shape" in str(alone)
     np.testing.assert_allclose(after, expected[7:13], atol=1e-6)
+
+
+def test_named_rows_are_merged_per_name_and_split_back():
+    calls = []
+
+    def model(rows: dict) -> dict:
+        calls.append({k: v.shape for k, v in rows.items()})
+        return {"sum": rows["a"] + rows["b"][:, :1], "a": rows["a"]}
+
+    async def main():
+        b = DynamicBatcher(model, max_batch_size=64, max_delay_ms=5)
+        items = [{"a": np.full((n, 1), float(n)), "b": np.full((n, 3), 10.0 * n)} for n in (1, 2, 3)]
+        outs = await asyncio.gather(*(b.submit(x) for x in items))
+        await b.stop()
+        return items, outs
+
+    items, outs = run(main())
+    assert calls == [{"a": (6, 1), "b": (6, 3)}]  # one call for the three requests
+    for x, y in zip(items, outs, strict=True):
+        np.testing.assert_array_equal(y["sum"], x["a"] + x["b"][:, :1])
+        np.testing.assert_array_equal(y["a"], x["a"])
+
+
+def test_rows_of_another_shape_or_dtype_open_the_next_batch():
+    shapes = []
+
+    def model(rows):
+        shapes.append((rows.shape, rows.dtype.name))
+        return rows * 2
+
+    async def main():
+        b = DynamicBatcher(model, max_batch_size=64, max_delay_ms=5)
+        items = [np.ones((1, 3)), np.ones((2, 3)), np.ones((1, 5)), np.ones((1, 5), np.float32), np.ones((1, 3))]
+        outs = await asyncio.gather(*(b.submit(x) for x in items))
+        await b.stop()
+        return items, outs
+
+    items, outs = run(main())
+    # first come, first served: a batch closes at the first item it cannot hold
+    assert shapes == [((3, 3), "float64"), ((1, 5), "float64"), ((1, 5), "float32"), ((1, 3), "float64")]
+    for x, y in zip(items, outs, strict=True):
+        np.testing.assert_array_equal(y, x * 2)

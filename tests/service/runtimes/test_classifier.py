@@ -13,11 +13,15 @@ import onnxruntime as ort
 import pytest
 from fastapi.testclient import TestClient
 from onnx import TensorProto, helper, save
+from onnx_models import image_classifier
 from tests_support import MODELS, png, wait_ready
 
 from core.checksums import file_sha256
+from core.model_folders import read_manifest
+from core.packaging import package_classifier
 from service.app import create_app
 from service.repository import ModelRepository
+from service.runtimes.classifier import ClassifierRuntime
 from service.settings import Settings
 
 LABELS = ["red", "green", "blue", "grey"]
@@ -103,3 +107,17 @@ def test_labels_must_match_the_output_width(tmp_path):
     repo = ModelRepository(Settings(model_dir=tmp_path, providers="cpu"))
     repo.load_all()
     assert "the model has 4 outputs but the manifest lists 3 labels" in repo.get("colours").reason
+
+
+def test_a_graph_with_a_fixed_batch_of_one_is_called_once_per_image(tmp_path):
+    (tmp_path / "labels.txt").write_text("a\nb\nc\nd\ne\n")
+    runtimes = []
+    for name, batch in (("one", 1), ("any", "N")):  # the same weights, exported with a fixed and a dynamic batch
+        folder = package_classifier(image_classifier(tmp_path / f"{name}.onnx", batch=batch), name,
+                                    tmp_path / "labels.txt", {}, tmp_path / "models").folder  # fmt: skip
+        manifest = read_manifest(folder)
+        runtimes.append(ClassifierRuntime(manifest, folder, "cpu"))
+    one, any_batch = runtimes
+    one.warm_up()
+    rows = np.random.default_rng(0).normal(size=(3, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(one.predict(rows), any_batch.predict(rows), atol=1e-6)

@@ -159,3 +159,21 @@ def test_typed_requests_can_name_the_version(client):
     assert r.status_code == 404 and "model 'lenet5-mnist' version 2 is not served; it serves version 1" in r.text
     r = client.post("/v1/classify?version=0", files=[("files", ("a.png", b"x", "image/png"))])
     assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [{"content": b"{}"}, {"content": b'{"parameters": {}}', "headers": {"content-type": "text/plain"}}, {}],
+    ids=["no-content-type", "text-plain", "no-body"],
+)
+def test_a_repository_body_is_json_whatever_its_content_type(client, request_kwargs):
+    # tritonclient's load_model and unload_model send `{}` with no Content-Type
+    r = client.post("/v2/repository/models/lenet5-mnist/load", **request_kwargs)
+    assert r.status_code == 200 and r.json()["state"] == "READY", r.text
+
+
+def test_a_repository_body_that_is_not_a_request_is_a_400(client):
+    for body, message in ((b"[1]", "invalid repository request: body: "), (b"{", "invalid repository request: body: "),
+                          (b'{"parameters": 3}', "invalid repository request: parameters: ")):  # fmt: skip
+        r = client.post("/v2/repository/models/lenet5-mnist/load", content=body)
+        assert r.status_code == 400 and r.json()["error"].startswith(message), r.text
