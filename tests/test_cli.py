@@ -42,7 +42,9 @@ def test_unknown_model_is_refused():
     result = run("train", "resnet-imagenet")
     assert (
         result.returncode != 0
-        and "available: captioner-flickr8k, charlstm-shakespeare, gru-en-de, gru-en-fr, lenet5-mnist" in result.stderr
+        and "available: alexnet-cifar10, captioner-flickr8k, charlstm-shakespeare, gru-en-de, gru-en-fr, image-folder, "
+        "lenet5-mnist"
+        in result.stderr
     )
 
 

@@ -216,15 +216,16 @@ def test_a_model_added_while_serving_can_be_loaded(tmp_path):
     asyncio.run(scenario())
 
 
-def mark_default(root: Path, name: str) -> None:
+def mark_default(root: Path, name: str, default: bool = True) -> None:
     path = root / name / "1" / "manifest.json"
     manifest = json.loads(path.read_text())
-    path.write_text(json.dumps({**manifest, "default": True}))
+    path.write_text(json.dumps({**manifest, "default": default}))
 
 
 def test_the_default_model_of_a_task_is_explicit(tmp_path):
     for name in ("alexnet-digits", "lenet-digits"):  # alphabetical order must not pick one
         copy_model(tmp_path, name)
+        mark_default(tmp_path, name, False)  # copies of the committed default digit model
     with pytest.raises(
         InvalidInput,
         match=r"2 classify models are served and none of them is marked default: name "

@@ -187,8 +187,13 @@ def test_limited_cuts_to_eval_limit():
 
 def test_the_repository_tasks_register_by_model_name():
     tasks = registered()
-    assert list(tasks) == ["captioner-flickr8k", "charlstm-shakespeare", "gru-en-de", "gru-en-fr", "lenet5-mnist"]
-    assert [t.task for t in tasks.values()] == ["caption", "generate", "translate", "translate", "classify"]
+    assert list(tasks) == [
+        "alexnet-cifar10", "captioner-flickr8k", "charlstm-shakespeare", "gru-en-de", "gru-en-fr", "image-folder",
+        "lenet5-mnist",
+    ]  # fmt: skip
+    assert [t.task for t in tasks.values()] == [
+        "classify", "caption", "generate", "translate", "translate", "classify", "classify"
+    ]  # fmt: skip
     assert all(t.name == name for name, t in tasks.items())
     assert "toy-linear" not in tasks  # register=False
 
