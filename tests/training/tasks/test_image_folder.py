@@ -38,9 +38,13 @@ def colour_folder(root: Path, per_class: int = 24) -> Path:
 def test_train_export_evaluate_and_serve(tmp_path):
     data, run, models = colour_folder(tmp_path / "data"), tmp_path / "runs" / "colours", tmp_path / "models"
     common = ["--name", "colours"]
-    r = dlserve("train", "image-folder", "--data-dir", str(data), *common, "--epochs", "6", "--batch-size", "16",
-                "--run-dir", str(run), "--no-progress", "--lr", "0.02")  # fmt: skip
+    train = ["train", "image-folder", "--data-dir", str(data), *common, "--batch-size", "16", "--run-dir", str(run),
+             "--no-progress", "--lr", "0.02", "--epochs", "6"]  # fmt: skip
+    r = dlserve(*train, "--max-steps", "12")  # stops part-way: 4 steps an epoch
     assert r.returncode == 0, r.stderr
+    r = dlserve(*train, "--resume")  # continues from the checkpoint of epoch 3
+    assert r.returncode == 0 and "resumed from" in r.stdout and "at epoch 3" in r.stdout, r.stdout + r.stderr
+    assert [e["epoch"] for e in json.loads((run / "history.json").read_text())["epochs"]] == [1, 2, 3, 4, 5, 6]
     ckpt = ["--checkpoint", str(run / "checkpoint.pt")]
     r = dlserve("export", "image-folder", *common, *ckpt, "--model-dir", str(models))
     assert r.returncode == 0, r.stderr
