@@ -43,7 +43,10 @@ def stub(server):
 def v2_models(server) -> list[str]:
     models = httpx.get(f"{server.url}/v1/models").json()["models"]
     names = [m["name"] if len(m["graphs"]) == 1 else f"{m['name']}.{g}" for m in models for g in m["graphs"]]
-    assert len(names) == 9 and "lenet5-mnist" in names and "captioner-flickr8k.decoder_step" in names
+    # Every family among them (the committed repository grows): one-graph models and each graph of the others.
+    families = {"lenet5-mnist", "alexnet-cifar10", "charlstm-shakespeare.step", "gru-en-fr.encoder",
+                "captioner-flickr8k.decoder_step"}  # fmt: skip
+    assert families <= set(names)
     return sorted(names)
 
 
