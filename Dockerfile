@@ -76,6 +76,8 @@ ENV PATH="/opt/venv/bin:${PATH}" \
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
+# The Open Inference Protocol over gRPC (DLSERVE_GRPC_PORT; 0 turns it off).
+EXPOSE 8001
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' + os.environ.get('DLSERVE_PORT', '8000') + '/readyz', timeout=4)"]
@@ -133,6 +135,8 @@ ENV PATH="/opt/venv/bin:${PATH}" \
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
+# The Open Inference Protocol over gRPC (DLSERVE_GRPC_PORT; 0 turns it off).
+EXPOSE 8001
 
 # Readiness, not just liveness: healthy once the models are loaded (GET /readyz answers 200, 503 before).
 # The slim image has no curl, so Python's urllib asks; an HTTP error or no answer exits non-zero.

@@ -60,10 +60,12 @@ image:
 image-gpu:
 	docker build --target gpu -t dlserve:gpu .
 
-# Side-by-side benchmark against peer servers (needs `hey`: apt-get install hey). Not part of `make test`.
+# Side-by-side benchmark against peer servers (needs `hey`: apt-get install hey), and v2 inference over gRPC
+# against HTTP. Not part of `make test`.
 bench: install
 	$(BIN)/python -m bench.step_scaling
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.grpc_vs_http
 
 format:
 	$(BIN)/ruff format core service training tests bench

@@ -49,7 +49,8 @@ def main() -> None:
     base = args.base.resolve()
     servers = {"this": REPO, "this again": REPO, f"base ({base.name})": base}
     ports = {name: free_port() for name in servers}
-    env = {"DLSERVE_LOG_LEVEL": "warning", "DLSERVE_MODEL_DIR": str(REPO / "models")}
+    # No gRPC: the three servers would all take its default port.
+    env = {"DLSERVE_LOG_LEVEL": "warning", "DLSERVE_MODEL_DIR": str(REPO / "models"), "DLSERVE_GRPC_PORT": "0"}
     procs = [
         start([sys.executable, "-m", "service.cli", "serve"], {**env, "DLSERVE_PORT": str(ports[name])}, "/readyz",
               ports[name], cwd=cwd)

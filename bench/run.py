@@ -58,8 +58,9 @@ def start(cmd: list[str], env: dict[str, str], ready_path: str, port: int, cwd: 
 
 
 def dlserve(port: int, batching: bool, workers: int = 1, device_state: str = "auto") -> subprocess.Popen:
+    # No gRPC: the servers run at once and would all take its default port.
     env = {"DLSERVE_PORT": str(port), "DLSERVE_BATCHING": str(batching).lower(), "DLSERVE_LOG_LEVEL": "warning",
-           "DLSERVE_WORKERS": str(workers), "DLSERVE_DEVICE_STATE": device_state}  # fmt: skip
+           "DLSERVE_WORKERS": str(workers), "DLSERVE_DEVICE_STATE": device_state, "DLSERVE_GRPC_PORT": "0"}  # fmt: skip
     return start([sys.executable, "-m", "service.cli", "serve"], env, "/readyz", port)
 
 

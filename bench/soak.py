@@ -43,7 +43,9 @@ def rss_mb(pid: int) -> float:
 
 def start_server(log: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    full_env = {**os.environ, "DLSERVE_MODEL_DIR": str(REPO / "models"), "DLSERVE_PORT": str(port), **env}
+    # No gRPC: the soak drives HTTP, and the default gRPC port may be taken by another server.
+    full_env = {**os.environ, "DLSERVE_MODEL_DIR": str(REPO / "models"), "DLSERVE_PORT": str(port),
+                "DLSERVE_GRPC_PORT": "0", **env}  # fmt: skip
     cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
     url = f"http://127.0.0.1:{port}"

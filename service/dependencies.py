@@ -21,7 +21,7 @@ import numpy as np
 from fastapi import Depends, Request
 
 from service.engine.engines import Engine
-from service.engine.lifecycle import deadline_seconds, guarded
+from service.engine.lifecycle import deadline_seconds, guarded, wait_for_disconnect
 from service.errors import DeadlineExceeded, ModelNotReady
 from service.metrics import Metrics
 from service.preprocessing.images import decode_images
@@ -58,9 +58,14 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 class ModelCall(Generic[R]):
-    """One request's use of one served model: its entry, runtime and engine, and the time it has left."""
+    """One request's use of one served model: its entry, runtime and engine, and the time it has left.
 
-    def __init__(self, request: Request, entry: ModelEntry, runtime: R, settings: Settings, timeout: float) -> None:
+    `request` is the HTTP request, watched for a disconnect; a gRPC call has none (service/grpc/servicer.py):
+    grpc cancels the handler itself when its client leaves or its deadline passes."""
+
+    def __init__(
+        self, request: Request | None, entry: ModelEntry, runtime: R, settings: Settings, timeout: float
+    ) -> None:
         self.request, self.entry, self.runtime, self.settings = request, entry, runtime, settings
         if entry.engine is None:  # unloaded between lookup and call
             raise ModelNotReady(f"model {entry.name!r} is {entry.status.value}")
@@ -77,11 +82,13 @@ class ModelCall(Generic[R]):
 
     async def run(self, work: Awaitable[T]) -> T:
         """Await `work` within what is left of the deadline (504 past it); drop it if the client disconnects."""
-        return await guarded(self.request, work, self.remaining(), self.timeout)
+        gone = None if self.request is None else wait_for_disconnect(self.request)
+        return await guarded(work, self.remaining(), self.timeout, gone)
 
     async def images(self) -> tuple[list[str], np.ndarray]:
         """The uploaded images' names and their rows, each prepared by the runtime's `preprocess`."""
         s = self.settings
+        assert self.request is not None, "images come in an HTTP request's body"
         with self.engine.announce():  # a forming batch waits for these rows
             images = await uploaded_images(self.request, s.max_upload_bytes, s.max_images_per_request)
             rows = await decode_images(images, s.max_image_pixels, self.runtime.preprocess)

@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from service.app import create_app
+from service.grpc.server import with_grpc
 from service.logs import configure
 from service.runtimes.sessions import ProviderUnavailable, startup_provider
 from service.settings import Settings
@@ -53,10 +54,11 @@ class DrainingServer(uvicorn.Server):
 
 
 def worker_app() -> FastAPI:
-    """App factory for each uvicorn worker process: settings from the environment."""
+    """App factory for each uvicorn worker process: settings from the environment. Each worker serves gRPC
+    too, on the port they share."""
     settings = Settings()
     configure(settings.log_level, settings.log_json)
-    return create_app(settings)
+    return with_grpc(create_app(settings), reuse_port=True)
 
 
 def serve(host: str | None = None, port: int | None = None, model_dir: str | None = None) -> None:
@@ -80,7 +82,7 @@ def serve(host: str | None = None, port: int | None = None, model_dir: str | Non
         # finishes its requests in flight within the grace period.
         uvicorn.run("service.server:worker_app", factory=True, workers=settings.workers, **common)
         return
-    app = create_app(settings)
+    app = with_grpc(create_app(settings))  # gRPC in the same process and event loop, for the app's lifetime
     server = DrainingServer(
         uvicorn.Config(app, **common), app.state.drain, settings.shutdown_grace_s, settings.shutdown_delay_s
     )

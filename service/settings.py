@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="model repository: <name>/<version>/manifest.json")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    grpc_port: int = Field(
+        8001, ge=0, le=65535, description="the Open Inference Protocol over gRPC, on the same host; 0: off"
+    )
     providers: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto: CUDA when onnxruntime can get it, else CPU; cuda: fail a model without CUDA"
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
@@ -34,10 +35,14 @@ def wait_ready(client, timeout_s: float = 120.0) -> None:
     raise AssertionError(f"not ready after {timeout_s:.0f} s: {client.get('/readyz').text}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(but: int = 0) -> int:
+    """A port nothing listens on now (other than `but`, one already handed out)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port != but:
+            return port
 
 
 @dataclass
@@ -45,15 +50,19 @@ class Server:
     url: str
     process: subprocess.Popen
     log: Path
+    grpc: str = ""  # host:port of its gRPC server; "" when DLSERVE_GRPC_PORT=0
 
 
 def start_server(
     model_dir: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 60, ready: bool = True
 ) -> Server:
     """Start `dlserve serve` and wait until /readyz is 200 or, with `ready=False`, until every model has left
-    `loading` (for a repository where a model fails and readiness stays 503)."""
+    `loading` (for a repository where a model fails and readiness stays 503). gRPC gets a free port of its own
+    too (servers started together must not share the default 8001), unless `env` sets DLSERVE_GRPC_PORT."""
     port = free_port()
-    full_env = {**os.environ, "DLSERVE_MODEL_DIR": str(model_dir), "DLSERVE_PORT": str(port), **(env or {})}
+    full_env = {**os.environ, "DLSERVE_MODEL_DIR": str(model_dir), "DLSERVE_PORT": str(port),
+                "DLSERVE_GRPC_PORT": str(free_port(but=port)), **(env or {})}  # fmt: skip
+    grpc_port = int(full_env["DLSERVE_GRPC_PORT"])
     cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
@@ -65,7 +74,7 @@ def start_server(
             probe = httpx.get(f"{url}/readyz", timeout=1)
             states = probe.json()["models"].values()
             if probe.status_code == 200 or (not ready and states and "loading" not in states):
-                return Server(url, proc, log)
+                return Server(url, proc, log, f"127.0.0.1:{grpc_port}" if grpc_port else "")
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
@@ -79,6 +88,25 @@ def stop_server(server: Server) -> None:
         server.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+def grpc_calls(server: Server, method: str = "ModelInfer") -> dict[tuple[str, str], float]:
+    """(model, gRPC status) -> how many calls of `method` the server counted, from its /metrics."""
+    families = text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text)
+    endpoint = f"/inference.GRPCInferenceService/{method}"
+    return {
+        (s.labels["model"], s.labels["status"]): s.value
+        for f in families
+        if f.name == "dlserve_requests"
+        for s in f.samples
+        if s.name == "dlserve_requests_total" and s.labels["endpoint"] == endpoint
+    }
+
+
+def queue_depth(server: Server) -> float:
+    """Requests queued or running, over every model (admission slots taken), from the server's /metrics."""
+    families = text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text)
+    return sum(s.value for f in families if f.name == "dlserve_queue_depth" for s in f.samples)
 
 
 def png(array: np.ndarray, fmt: str = "PNG") -> bytes:

@@ -42,14 +42,18 @@ class ClientGone(Exception):
     """The client disconnected; its work was cancelled."""
 
 
-async def guarded(request: Request, work: Awaitable[T], timeout: float, deadline: float | None = None) -> T:
-    """Await `work`; cancel it and raise DeadlineExceeded past `timeout`, or ClientGone on disconnect.
+async def guarded(
+    work: Awaitable[T], timeout: float, deadline: float | None = None, gone: Awaitable[None] | None = None
+) -> T:
+    """Await `work`; cancel it and raise DeadlineExceeded past `timeout`, or ClientGone once `gone` returns.
 
-    `deadline` is the request's whole deadline, for the message, when `timeout` is what is left of it."""
+    `deadline` is the request's whole deadline, for the message, when `timeout` is what is left of it. `gone`
+    watches the client (HTTP: `wait_for_disconnect`); a gRPC call needs none, as grpc cancels its handler."""
     task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(wait_for_disconnect(request))
+    watcher = asyncio.ensure_future(gone) if gone is not None else None
     try:
-        done, _ = await asyncio.wait({task, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        waits = {task} if watcher is None else {task, watcher}
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             return task.result()
         if watcher in done:
@@ -58,7 +62,7 @@ async def guarded(request: Request, work: Awaitable[T], timeout: float, deadline
         raise DeadlineExceeded(f"the request did not finish within its deadline of {whole:g} s; its work was dropped")
     finally:
         for t in (task, watcher):
-            if not t.done():
+            if t is not None and not t.done():
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t

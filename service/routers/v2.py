@@ -5,21 +5,19 @@ Standard clients (tritonclient, KServe's) work unchanged; errors are `{"error": 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
-from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
-from service.dependencies import CallsDep, DrainDep, ModelCall, RepositoryDep
+from service.dependencies import CallsDep, DrainDep, RepositoryDep
 from service.errors import BadRequest, ModelNotReady
 from service.schemas.v2 import Live, ModelMetadata, ModelReady, Ready, ServerMetadata, V2Error
 from service.uploads import read_body
 from service.v2 import codec
-from service.v2.targets import Target, metadata, resolve
+from service.v2.infer import run_inference
+from service.v2.targets import metadata, resolve
 
 router = APIRouter(prefix="/v2", tags=["v2"])
 ERRORS = {code: {"model": V2Error} for code in (400, 404, 413, 429, 503, 504)}
@@ -94,26 +92,6 @@ def model_metadata(name: V2Name, repository: RepositoryDep, version: str | None 
     return metadata(resolve(repository, name, version))
 
 
-def run_graph(target: Target, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
-    try:
-        return target.session.run(outputs, feeds)
-    except (Fail, InvalidArgument) as e:
-        # The tensors passed the metadata checks but not the graph's own (e.g. a token id past the vocabulary).
-        raise BadRequest(f"model {target.name!r} could not run on these inputs: {e}") from None
-
-
-async def run_batched(call: ModelCall, target: Target, feeds: dict[str, np.ndarray], outputs: list[str]):
-    """The request's rows merged with other requests' into one call of the graph (its first axis)."""
-    rows = {name: len(x) for name, x in feeds.items()}
-    if len(set(rows.values())) > 1:
-        raise BadRequest(f"model {target.name!r} takes one batch: every input has the same first dimension; got {rows}")
-    try:
-        out = await call.engine.batch(feeds)
-    except (Fail, InvalidArgument) as e:
-        raise BadRequest(f"model {target.name!r} could not run on these inputs: {e}") from None
-    return [out[name] for name in outputs]
-
-
 @router.post("/models/{name}/infer", responses=INFER_RESPONSES, response_class=Response, openapi_extra=INFER_BODY)
 @router.post(
     "/models/{name}/versions/{version}/infer", responses=INFER_RESPONSES, response_class=Response,
@@ -128,13 +106,7 @@ async def infer(name: V2Name, request: Request, calls: CallsDep, version: str | 
         with call.engine.announce() if batched else contextlib.nullcontext():  # a forming batch waits for it
             body = await read_body(request, call.settings.max_upload_bytes)
             infer_request, tensors = codec.parse_request(body, request.headers.get(codec.HEADER_LENGTH))
-            codec.check_inputs(tensors, infer_request, target.spec, target.name)
-        wanted = codec.requested_outputs(infer_request, target.spec, target.name)
-        names = [w.name for w in wanted]
-        if batched:
-            outputs = await call.run(run_batched(call, target, tensors, names))
-        else:
-            outputs = await call.run(asyncio.to_thread(run_graph, target, tensors, names))
+        wanted, outputs = await run_inference(call, target, infer_request, tensors)  # checks, then runs
     encoded = codec.encode_response(target.name, call.version, infer_request.id, wanted, outputs)
     if encoded.header_length is None:
         return Response(encoded.body, media_type="application/json")

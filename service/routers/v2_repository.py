@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from service.dependencies import RepositoryDep
 from service.errors import BadRequest
-from service.repository import ModelEntry, Status
 from service.schemas.v2 import RepositoryModel, RepositoryRequest, V2Error
+from service.v2.repository import index_row, requested_version
 
 router = APIRouter(prefix="/v2/repository", tags=["repository"])
 ERRORS = {code: {"model": V2Error} for code in (400, 401, 404, 503)}
@@ -26,17 +26,6 @@ BODY = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RepositoryRequest"}}},
     }
 }
-STATES = {
-    Status.ready: "READY",
-    Status.loading: "LOADING",
-    Status.failed: "UNAVAILABLE",
-    Status.unloaded: "UNAVAILABLE",
-}
-
-
-def index_row(entry: ModelEntry) -> RepositoryModel:
-    version = "" if entry.version is None else str(entry.version)
-    return RepositoryModel(name=entry.name, version=version, state=STATES[entry.status], reason=entry.reason or "")
 
 
 async def repository_request(request: Request) -> RepositoryRequest:
@@ -56,12 +45,7 @@ RequestDep = Annotated[RepositoryRequest, Depends(repository_request)]
 
 
 def _version(body: RepositoryRequest) -> int | None:
-    raw = body.parameters.get("version")
-    if raw is None:
-        return None
-    if not str(raw).isdigit() or int(raw) < 1:
-        raise BadRequest(f'parameters.version is {raw!r}; send a version number such as "2"')
-    return int(raw)
+    return requested_version(body.parameters)
 
 
 # Triton's client asks for the index with POST; GET is the plain way to read it.

@@ -55,20 +55,11 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest,
         doc = json.loads(body, parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BadRequest(f"request body is not valid JSON: {e}") from None
-    try:
-        request = InferRequest.model_validate(doc)
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "request"
-        raise BadRequest(f"invalid inference request: {where}: {err['msg']}") from None
+    request = validated(doc)
     tensors: dict[str, np.ndarray] = {}
     offset = 0
     for tensor in request.inputs:
-        if tensor.name in tensors:
-            raise BadRequest(f"input {tensor.name!r} is given twice")
-        for key in UNSUPPORTED_PARAMETERS:
-            if key in tensor.parameters:
-                raise BadRequest(f"input {tensor.name!r}: {key}: shared memory is not supported; send the data")
+        check_declared(tensor, tensors)
         size = tensor.parameters.get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(binary):
@@ -85,6 +76,25 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest,
     if offset != len(binary):
         raise BadRequest(f"{len(binary)} bytes follow the JSON header but the inputs declare {offset}")
     return request, tensors
+
+
+def validated(doc: object) -> InferRequest:
+    """An inference request (REST's JSON, or gRPC's message as a dict), or a 400 naming the first problem."""
+    try:
+        return InferRequest.model_validate(doc)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "request"
+        raise BadRequest(f"invalid inference request: {where}: {err['msg']}") from None
+
+
+def check_declared(tensor: RequestInput, seen: dict[str, np.ndarray]) -> None:
+    """An input given once, asking for no shared memory."""
+    if tensor.name in seen:
+        raise BadRequest(f"input {tensor.name!r} is given twice")
+    for key in UNSUPPORTED_PARAMETERS:
+        if key in tensor.parameters:
+            raise BadRequest(f"input {tensor.name!r}: {key}: shared memory is not supported; send the data")
 
 
 def _count(tensor: RequestInput) -> int:
@@ -136,8 +146,9 @@ def _kind_name(kind: str) -> str:
     return {"b": "booleans", "f": "floats", "U": "strings", "O": "mixed values"}.get(kind, "other values")
 
 
-def decode_binary(tensor: RequestInput, raw: bytes) -> np.ndarray:
-    """Raw little-endian bytes -> an array of the declared datatype and shape."""
+def decode_binary(tensor: RequestInput, raw: bytes, size_name: str = "binary_data_size") -> np.ndarray:
+    """Raw little-endian bytes -> an array of the declared datatype and shape (`size_name`: where the length
+    came from, for the message)."""
     dtype = to_numpy(tensor.datatype)
     count = _count(tensor)
     if dtype.kind == "O":
@@ -148,7 +159,7 @@ def decode_binary(tensor: RequestInput, raw: bytes) -> np.ndarray:
     if len(raw) != count * dtype.itemsize:
         raise BadRequest(
             f"input {tensor.name!r}: shape {tensor.shape} of {tensor.datatype} takes {count * dtype.itemsize} bytes "
-            f"but binary_data_size is {len(raw)}"
+            f"but {size_name} is {len(raw)}"
         )
     return np.frombuffer(raw, dtype.newbyteorder("<")).astype(dtype).reshape(tensor.shape)
 

@@ -101,7 +101,7 @@ def test_gpu_stage_settings(gpu_stage: list[tuple[str, str]]) -> None:
     env = " ".join(args for keyword, args in gpu_stage if keyword == "ENV").split()
     for setting in ("DLSERVE_PROVIDERS=auto", "DLSERVE_HOST=0.0.0.0", "DLSERVE_MODEL_DIR=/app/models"):
         assert setting in env, f"the gpu stage should set {setting}"
-    assert ("EXPOSE", "8000") in gpu_stage
+    assert ("EXPOSE", "8000") in gpu_stage and ("EXPOSE", "8001") in gpu_stage  # HTTP, gRPC
     assert ("CMD", '["dlserve", "serve"]') in gpu_stage
     runs = " ".join(args for keyword, args in gpu_stage if keyword == "RUN")
     assert "--no-install-recommends python3 " in runs and "rm -rf /var/lib/apt/lists/*" in runs
@@ -111,7 +111,7 @@ def test_dockerfile_runtime_settings(runtime_stage: list[tuple[str, str]]) -> No
     env = " ".join(args for keyword, args in runtime_stage if keyword == "ENV")
     for setting in ("DLSERVE_HOST=0.0.0.0", "DLSERVE_PORT=8000", "DLSERVE_MODEL_DIR=/app/models", "PYTHONUNBUFFERED=1"):
         assert setting in env.split(), f"the runtime stage should set {setting}"
-    assert ("EXPOSE", "8000") in runtime_stage
+    assert ("EXPOSE", "8000") in runtime_stage and ("EXPOSE", "8001") in runtime_stage
     assert ("CMD", '["dlserve", "serve"]') in runtime_stage
     assert not any(keyword == "ARG" and args.startswith("PIP_") for keyword, args in runtime_stage), (
         "pip settings belong to the builder stage only"

@@ -1,21 +1,20 @@
 """deploy/k8s: both kustomize overlays, rendered by a real kustomize and validated against the Kubernetes schemas.
 
 Rendering: `kubectl kustomize` (kustomize is built into kubectl), or a standalone `kustomize`; a missing tool fails
-the test. Validation: kubernetes-validate (PyPI), which carries the OpenAPI-derived JSON schemas of each
-Kubernetes release and checks offline, strictly (unknown fields are errors). Then the wiring a schema cannot see:
-probes on the server's real health paths and port, selectors that match the pods, the HPA's target, settings
-that the server accepts, the GPU request.
+the test (tests/deploy/manifests.py). Validation: kubernetes-validate (PyPI), which carries the OpenAPI-derived
+JSON schemas of each Kubernetes release and checks offline, strictly (unknown fields are errors). Then the wiring
+a schema cannot see: probes on the server's real health paths and port, selectors that match the pods, the HPA's
+target, settings that the server accepts, the GPU request.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+from manifests import render
 
 from service.app import create_app
 from service.settings import Settings
@@ -27,21 +26,9 @@ KUBERNETES_VERSIONS = (kubernetes_validate.latest_version(), "1.30.0")
 KINDS = {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
 
 
-def _kustomize(overlay: Path) -> list[dict]:
-    if kubectl := shutil.which("kubectl"):
-        cmd = [kubectl, "kustomize", str(overlay)]
-    elif kustomize := shutil.which("kustomize"):
-        cmd = [kustomize, "build", str(overlay)]
-    else:
-        pytest.fail("neither kubectl (kubectl kustomize) nor kustomize is installed", pytrace=False)
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stderr}"
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
 @pytest.fixture(scope="module", params=["cpu", "gpu"])
 def rendered(request: pytest.FixtureRequest) -> tuple[str, dict[str, dict]]:
-    docs = _kustomize(OVERLAYS / request.param)
+    docs = render(OVERLAYS / request.param)
     by_kind = {doc["kind"]: doc for doc in docs}
     assert len(by_kind) == len(docs) and set(by_kind) == KINDS, f"{request.param}: {[d['kind'] for d in docs]}"
     return request.param, by_kind
@@ -84,15 +71,17 @@ def test_probes_use_the_servers_health_paths_and_port(rendered, tmp_path: Path) 
     ready, live = container["readinessProbe"]["httpGet"], container["livenessProbe"]["httpGet"]
     assert (ready["path"], live["path"]) == ("/v2/health/ready", "/v2/health/live")
     assert {ready["path"], live["path"]} <= paths
-    (port,) = container["ports"]
-    assert ready["port"] == live["port"] == port["name"]
+    http, grpc = container["ports"]
+    assert (http["name"], grpc["name"]) == ("http", "grpc")
+    assert ready["port"] == live["port"] == http["name"]
     config = docs["ConfigMap"]["data"]
-    assert int(config["DLSERVE_PORT"]) == port["containerPort"]
+    assert int(config["DLSERVE_PORT"]) == http["containerPort"]
+    assert int(config["DLSERVE_GRPC_PORT"]) == grpc["containerPort"]
     annotations = docs["Deployment"]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/port"] == str(port["containerPort"])
+    assert annotations["prometheus.io/port"] == str(http["containerPort"])
     assert annotations["prometheus.io/path"] == "/metrics" and "/metrics" in paths
-    assert docs["Service"]["spec"]["ports"][0]["targetPort"] == port["name"]
+    assert [p["targetPort"] for p in docs["Service"]["spec"]["ports"]] == ["http", "grpc"]
 
 
 def test_selectors_and_targets_match_the_pods(rendered) -> None:

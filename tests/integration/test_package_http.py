@@ -1,6 +1,7 @@
 """`dlserve package` end to end on the real server: a BGR, channels-last classifier with a shorter-side resize
 and a centre crop, whose predictions equal those of an independent NumPy/Pillow pipeline on varied photos; a
-two-input tensor model driven by tritonclient; models packaged while the server runs, hot loaded."""
+two-input tensor model driven by tritonclient, over HTTP and gRPC (batched alike); models packaged while the
+server runs, hot loaded."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
 from onnx_models import fixed_batch, image_classifier, two_inputs
 from PIL import Image, ImageOps
@@ -186,6 +189,33 @@ def test_a_two_input_tensor_model_through_tritonclient(client, server):
     with pytest.raises(InferenceServerException, match="every input has the same first dimension") as err:
         pairs_request(client, np.ones((2, 4), np.float32), np.ones(3, np.int64))
     assert err.value.status() == "400"
+
+
+def test_the_tensor_model_over_grpc_is_batched_as_over_http(server):
+    def over_grpc(g: triton_grpc.InferenceServerClient, x: np.ndarray, k: np.ndarray):
+        inputs = [triton_grpc.InferInput("x", list(x.shape), "FP32"),
+                  triton_grpc.InferInput("k", list(k.shape), "INT64")]  # fmt: skip
+        inputs[0].set_data_from_numpy(x)
+        inputs[1].set_data_from_numpy(k)
+        result = g.infer("pairs", inputs)
+        return result.as_numpy("scaled"), result.as_numpy("total")
+
+    def one(seed: int) -> bool:  # concurrent calls of assorted sizes, merged by the batcher: each gets its rows
+        rng = np.random.default_rng(100 + seed)
+        n = int(rng.integers(1, 6))
+        x, k = rng.normal(size=(n, 4)).astype(np.float32), rng.integers(-3, 4, n)
+        with triton_grpc.InferenceServerClient(server.grpc) as g:
+            got = over_grpc(g, x, k)
+        # A client per thread: tritonclient.http's (geventhttpclient) is not to be shared across threads.
+        want = pairs_request(triton.InferenceServerClient(server.url.removeprefix("http://")), x, k)
+        return all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(one, range(32)))
+    with triton_grpc.InferenceServerClient(server.grpc) as g, pytest.raises(InferenceServerException) as err:
+        over_grpc(g, np.ones((2, 4), np.float32), np.ones(3, np.int64))
+    assert err.value.status() == str(grpc.StatusCode.INVALID_ARGUMENT)
+    assert "every input has the same first dimension" in err.value.message()
 
 
 def test_models_packaged_while_the_server_runs_are_hot_loaded(client, work):

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from tests_support import lenet_repository, wait_ready
 
 from service.app import create_app
-from service.auth import APIKeyMiddleware
+from service.auth import APIKeyMiddleware, APIKeys
 from service.settings import Settings
 
 KEYS = ["key-one", "key-two"]
@@ -103,6 +103,15 @@ def test_every_key_is_compared(monkeypatch):
 
     real = auth.hmac.compare_digest
     monkeypatch.setattr(auth.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
-    middleware = APIKeyMiddleware(app=None, keys=["a", "b", "c"], open_paths=[])
-    assert middleware.valid("a") and len(calls) == 3  # no early exit on the first match
-    assert not middleware.valid("d") and not middleware.valid("")
+    keys = APIKeyMiddleware(app=None, keys=["a", "b", "c"], open_paths=[]).keys
+    assert keys.valid("a") and len(calls) == 3  # no early exit on the first match
+    assert not keys.valid("d") and not keys.valid("")
+
+
+def test_the_check_reads_either_header_and_says_why_it_refuses():
+    keys = APIKeys(["k1"])
+    assert keys.presented("Bearer k1", None) == "k1" and keys.presented("bearer  k1 ", "x") == "k1"
+    assert keys.presented("Basic k1", "k2") == "k2" and keys.presented(None, None) is None
+    assert keys.refusal("k1") is None
+    assert keys.refusal(None).startswith("an API key is required") and keys.refusal("k2") == "the API key is not valid"
+    assert not APIKeys([]).enabled and keys.enabled
