@@ -10,6 +10,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from core.errors import first_problem
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.schemas.classify import ClassifyJSONRequest
 
@@ -65,8 +66,7 @@ async def uploaded_images(request: Request, limit: int, max_images: int) -> list
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InvalidInput(f"body is not valid JSON: {e}") from None
         except ValidationError as e:
-            err = e.errors()[0]
-            raise InvalidInput(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}") from None
+            raise InvalidInput(first_problem(e, "body")) from None
         if len(req.images) > max_images:
             raise InvalidInput(f"{len(req.images)} images sent; at most {max_images} per request")
         return [(f"images[{i}]", _decode_base64(s, f"images[{i}]")) for i, s in enumerate(req.images)]

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.checksums import file_sha256
+from core.errors import first_problem
 from core.graph_specs import check_reference, cpu_session
 from core.manifest import Manifest
 from core.model_folders import check_name, next_version, read_manifest
@@ -50,9 +51,7 @@ def validated(manifest: dict[str, Any]) -> Manifest:
     try:
         return Manifest.model_validate(manifest)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise PackageError(f"the manifest would be invalid: {where}: {err['msg']}") from None
+        raise PackageError(f"the manifest would be invalid: {first_problem(e, 'manifest')}") from None
 
 
 def verify(folder: Path) -> None:

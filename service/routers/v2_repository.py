@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
+from core.errors import first_problem
 from service.dependencies import RepositoryDep
 from service.errors import BadRequest
 from service.schemas.v2 import RepositoryModel, RepositoryRequest, V2Error
@@ -36,9 +37,7 @@ async def repository_request(request: Request) -> RepositoryRequest:
     try:
         return RepositoryRequest.model_validate_json(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "body"
-        raise BadRequest(f"invalid repository request: {where}: {err['msg']}") from None
+        raise BadRequest(f"invalid repository request: {first_problem(e, 'body')}") from None
 
 
 RequestDep = Annotated[RepositoryRequest, Depends(repository_request)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import ValidationError
 
+from core.errors import first_problem
 from core.manifest import GraphSpec
 from service.errors import BadRequest
 from service.schemas.v2 import InferRequest, InferResponse, RequestInput, ResponseOutput
@@ -83,9 +84,7 @@ def validated(doc: object) -> InferRequest:
     try:
         return InferRequest.model_validate(doc)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "request"
-        raise BadRequest(f"invalid inference request: {where}: {err['msg']}") from None
+        raise BadRequest(f"invalid inference request: {first_problem(e, 'request')}") from None
 
 
 def check_declared(tensor: RequestInput, seen: dict[str, np.ndarray]) -> None:
