@@ -16,7 +16,7 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-from manifests import render
+from manifests import configmap_settings, render
 
 from service.app import create_app
 from service.settings import Settings
@@ -97,12 +97,7 @@ def test_ports_and_probes_are_the_servers(rendered, tmp_path: Path) -> None:
 
 def test_settings_are_ones_the_server_accepts(rendered, monkeypatch) -> None:
     overlay, docs = rendered
-    config = docs["ConfigMap"]["data"]
-    known = {f"DLSERVE_{name.upper()}" for name in Settings.model_fields}
-    assert set(config) <= known, f"unknown settings: {sorted(set(config) - known)}"
-    for key, value in config.items():
-        monkeypatch.setenv(key, value)
-    settings = Settings()  # raises on a value the server would refuse
+    settings = configmap_settings(docs["ConfigMap"]["data"], monkeypatch)
     assert settings.providers == {"cpu": "cpu", "gpu": "cuda"}[overlay] and settings.grpc_port != settings.port
     predictor, _ = _predictor(docs)
     assert predictor["terminationGracePeriodSeconds"] > settings.shutdown_delay_s + settings.shutdown_grace_s

@@ -14,7 +14,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from manifests import render
+from manifests import configmap_settings, render
 
 from service.app import create_app
 from service.settings import Settings
@@ -101,12 +101,7 @@ def test_selectors_and_targets_match_the_pods(rendered) -> None:
 
 def test_settings_are_ones_the_server_accepts(rendered, monkeypatch) -> None:
     overlay, docs = rendered
-    config = docs["ConfigMap"]["data"]
-    known = {f"DLSERVE_{name.upper()}" for name in Settings.model_fields}
-    assert set(config) <= known, f"unknown settings: {sorted(set(config) - known)}"
-    for key, value in config.items():
-        monkeypatch.setenv(key, value)
-    settings = Settings()  # raises on a value the server would refuse
+    settings = configmap_settings(docs["ConfigMap"]["data"], monkeypatch)
     assert settings.providers == {"cpu": "cpu", "gpu": "cuda"}[overlay]
     grace = docs["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > settings.shutdown_delay_s + settings.shutdown_grace_s, "Kubernetes would kill a draining pod"
