@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -73,10 +74,15 @@ class ImageClassifier(Task):
     def splits(self) -> Splits:
         raise NotImplementedError(f"{type(self).__name__} reads no images")
 
+    @cached_property
+    def data(self) -> Splits:
+        """`splits()`, read (and verified) once however many steps of a command need it."""
+        return self.splits()
+
     # --- train ----------------------------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        s = self.splits()
+        s = self.data
         train, held = s.train, s.held_out
         if self.args.dry_run:
             train, held = Split(train.images[:1024], train.labels[:1024]), Split(held.images[:256], held.labels[:256])
@@ -162,7 +168,7 @@ class ImageClassifier(Task):
             p.set_defaults(no_flip_tta=False)
 
     def held_out_split(self) -> Split:
-        held = self.splits().held_out
+        held = self.data.held_out
         return Split(self.limited(held.images), self.limited(held.labels))
 
     def geometry(self, model: torch.nn.Module) -> tuple[int, int]:
@@ -218,7 +224,7 @@ class ImageClassifier(Task):
         }
 
     def reference(self, model: AlexNet, out: Path) -> tuple[str, dict[str, np.ndarray]]:
-        held = self.splits().held_out
+        held = self.data.held_out
         return "model", {"image": served_inputs(self.recipe_of(model), held.images[:2])}
 
     def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
