@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,9 @@ from pathlib import Path
 
 from bench.run import REPO, digit_body, free_port, hey, json_body, measure, start
 
+# The models the workloads call: both checkouts serve these, whereas a model newer than --base (a recipe kind
+# it does not know) would keep the base server from becoming ready.
+MODELS = ("lenet5-mnist", "gru-en-fr", "gru-en-de", "charlstm-shakespeare")
 WORKLOADS = {  # name -> (path, body file, concurrencies)
     "classify": ("/v1/classify", "digit.json", (1, 64)),
     "v2 infer": ("/v2/models/lenet5-mnist/infer", "v2.json", (64,)),
@@ -49,8 +53,12 @@ def main() -> None:
     base = args.base.resolve()
     servers = {"this": REPO, "this again": REPO, f"base ({base.name})": base}
     ports = {name: free_port() for name in servers}
+    models = Path(tempfile.mkdtemp()) / "models"
+    models.mkdir()
+    for name in MODELS:  # hard links: the repository serves no folder that links outside itself
+        shutil.copytree(REPO / "models" / name, models / name, copy_function=os.link)
     # No gRPC: the three servers would all take its default port.
-    env = {"DLSERVE_LOG_LEVEL": "warning", "DLSERVE_MODEL_DIR": str(REPO / "models"), "DLSERVE_GRPC_PORT": "0"}
+    env = {"DLSERVE_LOG_LEVEL": "warning", "DLSERVE_MODEL_DIR": str(models), "DLSERVE_GRPC_PORT": "0"}
     procs = [
         start([sys.executable, "-m", "service.cli", "serve"], {**env, "DLSERVE_PORT": str(ports[name])}, "/readyz",
               ports[name], cwd=cwd)
