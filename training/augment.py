@@ -15,8 +15,14 @@ def random_affine(
     scale: tuple[float, float] = (0.9, 1.1),
     max_shear_degrees: float = 8.0,
     generator: torch.Generator | None = None,
+    elastic_alpha: float = 0.0,
+    elastic_sigma: float = 4.0,
 ) -> torch.Tensor:
-    """Small random rotations, shifts, scalings and shears of a (B, C, H, W) batch; the border fills with 0."""
+    """Small random rotations, shifts, scalings and shears of a (B, C, H, W) batch; the border fills with 0.
+
+    With `elastic_alpha` > 0 the affine map is followed by an elastic distortion (Simard et al. 2003): a random
+    displacement field, uniform in [-1, 1] per pixel, smoothed by a Gaussian of `elastic_sigma` pixels and scaled
+    by `elastic_alpha` pixels. Both go into one resampling, so the digit is interpolated once."""
     b = x.shape[0]
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
@@ -32,7 +38,26 @@ def random_affine(
     theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = cos / s, (cos * tan - sin) / s, tx
     theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = sin / s, (sin * tan + cos) / s, ty
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    if elastic_alpha > 0:
+        grid = grid + elastic_field(b, x.shape[2], x.shape[3], elastic_alpha, elastic_sigma, generator).to(x.dtype)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def elastic_field(
+    b: int, h: int, w: int, alpha: float, sigma: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(B, H, W, 2) smooth random displacements in grid_sample's normalised coordinates ([-1, 1] spans the image):
+    uniform noise smoothed by a separable Gaussian of `sigma` pixels, then scaled so that `alpha` is in pixels."""
+    radius = max(1, int(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-(t**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    field = torch.rand(b * 2, 1, h, w, generator=generator) * 2 - 1
+    field = F.conv2d(F.pad(field, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    field = F.conv2d(F.pad(field, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    # Pixels -> normalised units: the x displacement over width, the y displacement over height.
+    scale = torch.tensor([2 * alpha / w, 2 * alpha / h]).view(1, 2, 1, 1)
+    return (field.view(b, 2, h, w) * scale).permute(0, 2, 3, 1)
 
 
 def random_crop_flip(

@@ -40,6 +40,7 @@ class TrainerConfig:
     checkpoint_dir: Path | None = None
     resume: bool = False
     progress: bool = True
+    keep_snapshots: int = 0  # also keep the weights of the last N epochs (weights-epochNNN.pt), for averaging
 
 
 @dataclass
@@ -70,6 +71,24 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch
+
+
+def snapshots(run_dir: Path) -> list[Path]:
+    """The per-epoch weight snapshots a run kept (TrainerConfig.keep_snapshots), oldest first."""
+    return sorted(Path(run_dir).glob("weights-epoch[0-9][0-9][0-9].pt"))
+
+
+def average_weights(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of the floating-point tensors of several state_dicts (checkpoint averaging,
+    Vaswani et al. 2017); integer buffers (counters) are taken from the last one."""
+    states = [torch.load(p, map_location="cpu", weights_only=True) for p in paths]
+    averaged = {}
+    for key, last in states[-1].items():
+        if last.is_floating_point():
+            averaged[key] = torch.stack([s[key] for s in states]).mean(0)
+        else:
+            averaged[key] = last
+    return averaged
 
 
 class Trainer:
@@ -114,6 +133,12 @@ class Trainer:
         torch.save(state, tmp)
         tmp.replace(path)  # atomic: a kill mid-write never leaves a torn checkpoint
         (path.parent / "history.json").write_text(json.dumps(asdict(self.history), indent=2))
+        if self.config.keep_snapshots:
+            snapshot = path.parent / f"weights-epoch{epoch + 1:03d}.pt"
+            torch.save(state["state_dict"], tmp)
+            tmp.replace(snapshot)
+            for old in snapshots(path.parent)[: -self.config.keep_snapshots]:
+                old.unlink()
 
     def load_checkpoint(self) -> bool:
         path = self.checkpoint_path

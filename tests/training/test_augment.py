@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from training.augment import random_translate_flip
+from training.augment import elastic_field, random_affine, random_translate_flip
 
 
 def test_translate_flip_keeps_shape_and_moves_content_by_at_most_pad():
@@ -31,3 +31,28 @@ def test_the_same_generator_seed_gives_the_same_batch():
     a = random_translate_flip(x, generator=torch.Generator().manual_seed(3))
     b = random_translate_flip(x, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_elastic_field_is_smooth_and_scaled_in_pixels():
+    g = torch.Generator().manual_seed(0)
+    field = elastic_field(32, 28, 28, alpha=34.0, sigma=4.0, generator=g)
+    assert field.shape == (32, 28, 28, 2)
+    pixels = field[..., 0] * 28 / 2  # x displacement back in pixels
+    assert 0.3 < pixels.std().item() < 5  # about a pixel or two, as Simard et al.'s alpha 34, sigma 4 gives
+    # Smooth: neighbouring displacements differ far less than the displacements themselves.
+    assert (pixels[:, :, 1:] - pixels[:, :, :-1]).abs().mean() < 0.25 * pixels.abs().mean()
+    doubled = elastic_field(32, 28, 28, alpha=68.0, sigma=4.0, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(doubled, 2 * field)
+
+
+def test_elastic_distortion_moves_ink_but_keeps_it_and_zero_alpha_changes_nothing():
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0  # a thick vertical stroke
+    plain = random_affine(x, generator=torch.Generator().manual_seed(5))
+    same = random_affine(x, generator=torch.Generator().manual_seed(5), elastic_alpha=0.0)
+    assert torch.equal(plain, same)
+    bent = random_affine(x, generator=torch.Generator().manual_seed(5), elastic_alpha=34.0)
+    assert not torch.allclose(bent, plain)
+    # Ink moved, not lost: the distortion stretches and squeezes strokes locally, by a third at most here.
+    assert torch.allclose(bent.sum((1, 2, 3)), plain.sum((1, 2, 3)), rtol=0.5)
+    assert abs(bent.sum() / plain.sum() - 1) < 0.2

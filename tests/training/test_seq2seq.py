@@ -64,3 +64,19 @@ def test_export_parity_and_greedy_equality(tmp_path, attention):
     diffs = check_parity(model, tmp_path, tok, sentences, bos=1, eos=2)
     assert set(diffs) == {f"{g}_b{b}" for g in ("encoder", "step") for b in (1, 5, 16)}
     assert max(diffs.values()) <= 1e-4
+
+
+def test_tied_embeddings_share_one_matrix_start_small_and_export_with_parity(tmp_path):
+    torch.manual_seed(0)
+    cfg = Seq2SeqConfig(src_vocab=60, tgt_vocab=50, embed_dim=16, enc_hidden=12, dec_hidden=20, attn_dim=8,
+                        out_dim=16, dropout=0.0, tie_embeddings=True)  # fmt: skip
+    model = Seq2Seq(cfg).eval()
+    assert model.decoder.out.weight is model.decoder.embed.weight
+    assert model.decoder.embed.weight[0].abs().sum() == 0  # the pad row
+    assert model.decoder.embed.weight.std() < 0.5  # not N(0, 1): the first logits stay near uniform
+    tok = train_bpe(["a man rides a red bike", "two dogs play in the park"] * 20, 60)
+    export_graphs(model, tmp_path, bos=1)
+    diffs = check_parity(model, tmp_path, tok, ["a man rides", "two dogs play in the park"] * 8, bos=1, eos=2)
+    assert max(diffs.values()) <= 1e-4
+    with pytest.raises(ValueError, match="out_dim == embed_dim"):
+        Seq2Seq(Seq2SeqConfig(embed_dim=16, out_dim=10, tie_embeddings=True))

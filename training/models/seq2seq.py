@@ -29,6 +29,7 @@ class Seq2SeqConfig:
     dropout: float = 0.3
     attention: str = "bahdanau"  # or "none"
     pad_id: int = 0
+    tie_embeddings: bool = False  # the vocabulary projection shares the target embedding (needs out_dim == embed_dim)
 
 
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -80,6 +81,14 @@ class Decoder(nn.Module):
         self.cell = nn.GRUCell(c.embed_dim + 2 * c.enc_hidden, c.dec_hidden)
         self.pre_out = nn.Linear(c.dec_hidden + 2 * c.enc_hidden + c.embed_dim, c.out_dim)
         self.out = nn.Linear(c.out_dim, c.tgt_vocab)
+        if c.tie_embeddings:  # Press & Wolf 2017: one matrix for the target words in and out
+            if c.out_dim != c.embed_dim:
+                raise ValueError(f"tie_embeddings needs out_dim == embed_dim, got {c.out_dim} and {c.embed_dim}")
+            # N(0, 1) embeddings would start the logits at a standard deviation of sqrt(embed_dim).
+            nn.init.normal_(self.embed.weight, std=c.embed_dim**-0.5)
+            with torch.no_grad():
+                self.embed.weight[c.pad_id].zero_()
+            self.out.weight = self.embed.weight
         self.drop = nn.Dropout(c.dropout)
 
     def attend(self, state, memory, keys, mask):

@@ -51,7 +51,7 @@ from training import distributed, optim
 from training.export import code_commit, write_manifest
 from training.paths import MODELS_DIR, RUNS_DIR, default_data_dir
 from training.tasks import common
-from training.trainer import Batch, History, Trainer, TrainerConfig
+from training.trainer import Batch, History, Trainer, TrainerConfig, average_weights, snapshots
 
 S = TypeVar("S")
 
@@ -72,6 +72,7 @@ class Task:
     warmup: ClassVar[float] = 0.3  # share of the one-cycle schedule spent warming up
     grad_clip: ClassVar[float | None] = None  # max global gradient norm
     batching: ClassVar[dict[str, float]] = {"max_batch_size": 64, "max_delay_ms": 2}
+    keep_snapshots: ClassVar[int] = 0  # the default of --keep-snapshots: epochs whose weights export can average
     default: ClassVar[bool] = False  # the model its task serves when a request names none (manifest "default")
     registry: ClassVar[dict[str, type[Task]]] = {}
 
@@ -98,7 +99,7 @@ class Task:
         """The options of `dlserve <command> <name>`: the common ones, then the task's own."""
         p = argparse.ArgumentParser(prog=f"dlserve {command} {cls.name}")
         if command == "train":
-            common.add_train_args(p, cls.epochs, cls.lr, cls.batch_size)
+            common.add_train_args(p, cls.epochs, cls.lr, cls.batch_size, cls.keep_snapshots)
             cls.add_train_args(p)
         elif command in ("export", "evaluate"):
             common.add_export_args(p, cls.name)
@@ -177,6 +178,7 @@ class Task:
             checkpoint_dir=self.run_dir,
             resume=a.resume,
             progress=not a.no_progress,
+            keep_snapshots=a.keep_snapshots,
         )
 
     def steps_per_epoch(self) -> int:
@@ -250,8 +252,28 @@ class Task:
     def load(self) -> nn.Module:
         """The trained model, rebuilt from its checkpoint's config and weights, in eval mode."""
         model = self.model_class(self.config_class(**self.checkpoint["config"]))
-        model.load_state_dict(self.checkpoint["state_dict"])
+        model.load_state_dict(self.weights())
         return model.eval()
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The checkpoint's weights, or with --average-last K the mean of the last K epochs' snapshots."""
+        k = getattr(self.args, "average_last", 1) or 1
+        if k == 1:
+            return self.checkpoint["state_dict"]
+        kept = snapshots(self.checkpoint_path.parent)
+        if len(kept) < k:
+            raise SystemExit(
+                f"--average-last {k}: the run kept {len(kept)} epoch snapshot(s) in {self.checkpoint_path.parent}; "
+                "train with --keep-snapshots K (K >= the number to average)"
+            )
+        return average_weights(kept[-k:])
+
+    def averaged_epochs(self) -> list[int] | None:
+        """Which epochs --average-last averaged (for the training record); None without averaging."""
+        k = getattr(self.args, "average_last", 1) or 1
+        if k == 1:
+            return None
+        return [int(p.stem.removeprefix("weights-epoch")) for p in snapshots(self.checkpoint_path.parent)[-k:]]
 
     def export_graphs(self, model: nn.Module, out: Path) -> dict[str, Path]:
         """Write the ONNX graphs (and any files the service needs) into `out`; the graphs by manifest key."""
@@ -272,7 +294,11 @@ class Task:
     def training_record(self) -> dict[str, Any]:
         path = self.checkpoint_path.parent / "train_args.json"
         run = json.loads(path.read_text()) if path.exists() else {}
-        return common.training_record(self.checkpoint, run)
+        record = common.training_record(self.checkpoint, run)
+        averaged = self.averaged_epochs()
+        if averaged:
+            record["averaged_epochs"] = averaged
+        return record
 
     # --- evaluate -------------------------------------------------------------------------------------------------
 

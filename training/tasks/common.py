@@ -10,7 +10,9 @@ from typing import Any
 import torch
 
 
-def add_train_args(p: argparse.ArgumentParser, epochs: int, lr: float, batch_size: int) -> None:
+def add_train_args(
+    p: argparse.ArgumentParser, epochs: int, lr: float, batch_size: int, keep_snapshots: int = 0
+) -> None:
     p.add_argument(
         "--data-dir", type=Path, default=None, help="dataset root (default: $DLSERVE_DATA or ../shared/data)"
     )
@@ -23,6 +25,10 @@ def add_train_args(p: argparse.ArgumentParser, epochs: int, lr: float, batch_siz
     p.add_argument("--dry-run", action="store_true", help="a few steps on a small subset, for smoke tests")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs one line per epoch)")
+    p.add_argument(
+        "--keep-snapshots", type=int, default=keep_snapshots, metavar="K",
+        help=f"keep the last K epochs' weights for export --average-last (default {keep_snapshots})",
+    )  # fmt: skip
 
 
 def add_export_args(p: argparse.ArgumentParser, name: str) -> None:
@@ -30,6 +36,17 @@ def add_export_args(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--checkpoint", type=Path, default=None, help=f"default: runs/{name}/checkpoint.pt")
     p.add_argument("--out", type=Path, default=None, help=f"model folder (default: models/{name}/1)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items only")
+    p.add_argument(
+        "--average-last", type=positive, default=1, metavar="K",
+        help="export the mean of the weights of the run's last K epochs (kept by train --keep-snapshots)",
+    )  # fmt: skip
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def version_of(out: Path) -> int:

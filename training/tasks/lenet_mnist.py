@@ -45,6 +45,21 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:
         p.add_argument("--no-augment", action="store_true", help="train without random affine distortions")
         p.add_argument("--dropout", type=float, default=0.0)
+        p.add_argument(
+            "--elastic",
+            type=float,
+            default=0.0,
+            metavar="ALPHA",
+            help="elastic distortions of ALPHA pixels (Simard et al. 2003 use 34 with sigma 4); 0 turns them off",
+        )
+        p.add_argument("--elastic-sigma", type=float, default=4.0)
+        p.add_argument(
+            "--holdout",
+            type=int,
+            default=0,
+            metavar="N",
+            help="hold the last N training digits out and report their error each epoch (for choosing settings)",
+        )
 
     @cached_property
     def test_split(self) -> mnist.MnistSplit:
@@ -60,6 +75,13 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         if self.args.dry_run:
             tr = mnist.MnistSplit(tr.images[:1024], tr.labels[:1024])
             self.test_split = mnist.MnistSplit(te.images[:256], te.labels[:256])
+        self.holdout = None
+        if self.args.holdout:
+            if not 0 < self.args.holdout < len(tr.labels):
+                raise SystemExit(f"--holdout must be between 1 and {len(tr.labels) - 1}, got {self.args.holdout}")
+            n = len(tr.labels) - self.args.holdout
+            self.holdout = mnist.MnistSplit(tr.images[n:], tr.labels[n:])
+            tr = mnist.MnistSplit(tr.images[:n], tr.labels[:n])
         self.raw = torch.from_numpy(tr.images).float().div_(255).unsqueeze(1)  # (N, 1, 28, 28) in [0, 1]
         self.labels = torch.from_numpy(tr.labels)
         self.gen = torch.Generator().manual_seed(self.args.seed)
@@ -75,7 +97,11 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         order = torch.randperm(len(self.raw), generator=self.gen)
         for i in range(0, len(self.raw), bs):
             idx = distributed.shard(order[i : i + bs])  # this rank's share; all of it when alone
-            x = self.raw[idx] if self.args.no_augment else random_affine(self.raw[idx], generator=self.gen)
+            x = self.raw[idx]
+            if not self.args.no_augment:
+                x = random_affine(
+                    x, generator=self.gen, elastic_alpha=self.args.elastic, elastic_sigma=self.args.elastic_sigma
+                )
             yield (x - config.mean) / config.std, self.labels[idx]
 
     def loss(self, model: LeNet5, batch: tuple[torch.Tensor, torch.Tensor]):
@@ -85,12 +111,24 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         return F.cross_entropy(logits, y), {"acc": acc}
 
     def validate(self, model: LeNet5) -> dict[str, float]:
-        test_x, test_y = to_input(self.test_split.images, self.config), torch.from_numpy(self.test_split.labels)
-        pred = torch.cat([model(test_x[i : i + 1000]).argmax(1) for i in range(0, len(test_x), 1000)])
-        return {"test_error": (pred != test_y).float().mean().item()}
+        scores = {"test_error": self.error(model, self.test_split)}
+        if self.holdout is not None:
+            scores["holdout_error"] = self.error(model, self.holdout)
+        return scores
+
+    def error(self, model: LeNet5, split: mnist.MnistSplit) -> float:
+        x, y = to_input(split.images, self.config), torch.from_numpy(split.labels)
+        pred = torch.cat([model(x[i : i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+        return (pred != y).float().mean().item()
 
     def run_record(self) -> dict[str, Any]:
-        return {**super().run_record(), "augment": not self.args.no_augment}
+        augment = not self.args.no_augment
+        record = {**super().run_record(), "augment": augment}
+        if augment and self.args.elastic:
+            record["elastic"] = {"alpha": self.args.elastic, "sigma": self.args.elastic_sigma}
+        if self.args.holdout:
+            record["holdout"] = self.args.holdout
+        return record
 
     # --- export and evaluate --------------------------------------------------------------------------------------
 

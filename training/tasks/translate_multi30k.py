@@ -35,6 +35,7 @@ class Translate(Task, task="translate"):
     model_class, config_class = Seq2Seq, Seq2SeqConfig
     epochs, lr, batch_size = 12, 2e-3, 96
     weight_decay, warmup, grad_clip = 0.01, 0.05, 1.0
+    keep_snapshots = 5  # export --average-last averages the weights of the last epochs
 
     @classmethod
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:
@@ -46,12 +47,23 @@ class Translate(Task, task="translate"):
         p.add_argument("--dec-hidden", type=int, default=512)
         p.add_argument("--dropout", type=float, default=0.3)
         p.add_argument("--label-smoothing", type=float, default=0.1)
+        p.add_argument(
+            "--tie-embeddings", action="store_true", help="share the target embedding with the output projection"
+        )
         p.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
 
     @classmethod
     def add_export_args(cls, p: argparse.ArgumentParser, command: str) -> None:
         p.add_argument("--beam-size", type=int, default=5)
-        p.add_argument("--alpha", type=float, default=1.0, help="length normalisation exponent")
+        p.add_argument(
+            "--alpha", type=float, default=None,
+            help="length normalisation exponent (export: default 1.0; evaluate: default the manifest's)",
+        )  # fmt: skip
+        if command == "export":
+            p.add_argument(
+                "--alpha-grid", type=alphas, default=None, metavar="A,B,...",
+                help="choose --alpha among these by BLEU on the validation split (beam --beam-size)",
+            )  # fmt: skip
 
     @property
     def languages(self) -> tuple[str, str]:
@@ -99,6 +111,7 @@ class Translate(Task, task="translate"):
         return Seq2SeqConfig(
             src_vocab=self.src_tok.get_vocab_size(), tgt_vocab=self.tgt_tok.get_vocab_size(), embed_dim=a.embed_dim,
             enc_hidden=a.enc_hidden, dec_hidden=a.dec_hidden, dropout=a.dropout, attention=a.attention,
+            tie_embeddings=a.tie_embeddings,
         )  # fmt: skip
 
     def build_model(self) -> Seq2Seq:
@@ -175,26 +188,41 @@ class Translate(Task, task="translate"):
         bos, eos = tgt_tok.token_to_id(BOS), tgt_tok.token_to_id(EOS)
         diffs = graphs.check_parity(model, out, src_tok, self.test_pairs[0], bos, eos)
         print(f"parity: {diffs}")
-        te_src, te_tgt = (self.limited(side) for side in self.test_pairs)
-        translator = OnnxTranslator(out)
-        scores = corpus_scores(translator, te_src, te_tgt, a.beam_size, a.alpha)
-        greedy = corpus_scores(translator, te_src, te_tgt, 1, a.alpha)
-        print(f"test2016 beam {a.beam_size}: BLEU {scores['bleu']} chrF {scores['chrf']}; greedy {greedy['bleu']}")
-        (out / "test2016.hyp.txt").write_text("\n".join(scores["hypotheses"]) + "\n")
         src, tgt = self.languages
+        translator = OnnxTranslator(out)
+        a.alpha = 1.0 if a.alpha is None else a.alpha
+        decoding: dict[str, Any] = {"beam_size": a.beam_size, "alpha": a.alpha, "max_length": "2 * source tokens + 10"}
+        if a.alpha_grid:
+            va_src, va_tgt = (self.limited(side) for side in multi30k.load_pairs(self.data_dir, "val", src, tgt))
+            val_bleu = {x: corpus_scores(translator, va_src, va_tgt, a.beam_size, x, tgt)["bleu"] for x in a.alpha_grid}
+            a.alpha = max(a.alpha_grid, key=lambda x: val_bleu[x])  # the first of equals: the grid's order decides
+            print(f"validation BLEU by length-normalisation alpha (beam {a.beam_size}): {val_bleu}; chosen {a.alpha}")
+            decoding.update(
+                alpha=a.alpha, alpha_chosen_on="val", val_bleu_by_alpha={str(x): b for x, b in val_bleu.items()}
+            )
+        te_src, te_tgt = (self.limited(side) for side in self.test_pairs)
+        scores = corpus_scores(translator, te_src, te_tgt, a.beam_size, a.alpha, tgt)
+        greedy = corpus_scores(translator, te_src, te_tgt, 1, a.alpha, tgt)
+        print(
+            f"test2016 beam {a.beam_size}: BLEU {scores['bleu']} (tokenised {scores['bleu_tokenized']}) "
+            f"chrF {scores['chrf']}; greedy {greedy['bleu']}"
+        )
+        (out / "test2016.hyp.txt").write_text("\n".join(scores["hypotheses"]) + "\n")
         return {
             "languages": {"source": src, "target": tgt},
             "tokenizers": {"source": TOKENIZER_FILES[0], "target": TOKENIZER_FILES[1]},
             "special_tokens": {"pad": 0, "bos": bos, "eos": eos},
-            "decoding": {"beam_size": a.beam_size, "alpha": a.alpha, "max_length": "2 * source tokens + 10"},
+            "decoding": decoding,
             "metrics": {
                 "test2016_bleu": scores["bleu"],
+                "test2016_bleu_tokenized": scores["bleu_tokenized"],
                 "test2016_chrf": scores["chrf"],
                 "test2016_bleu_greedy": greedy["bleu"],
                 "test_sentences": len(te_src),
                 "parameters": sum(p.numel() for p in model.parameters()),
             },
             "bleu_signature": scores["signature"],
+            "bleu_tokenized_method": "Moses-tokenised (sacremoses), lower-cased, BLEU with no further tokenisation",
             "parity": diffs,
         }
 
@@ -208,9 +236,23 @@ class Translate(Task, task="translate"):
     def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         te_src, te_tgt = (self.limited(side) for side in self.test_pairs)
         beam = self.args.beam_size
-        scores = corpus_scores(OnnxTranslator(folder), te_src, te_tgt, beam, self.args.alpha)
+        alpha = manifest["decoding"].get("alpha", 1.0) if self.args.alpha is None else self.args.alpha
+        scores = corpus_scores(OnnxTranslator(folder), te_src, te_tgt, beam, alpha, self.languages[1])
         del scores["hypotheses"]
-        return {"test_sentences": len(te_src), "beam_size": beam, **scores}
+        return {"test_sentences": len(te_src), "beam_size": beam, "alpha": alpha, **scores}
+
+
+def alphas(text: str) -> list[float]:
+    """--alpha-grid: comma-separated non-negative numbers."""
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, e.g. 0.6,0.8,1.0; got {text!r}"
+        ) from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"alphas must be >= 0, got {text!r}")
+    return values
 
 
 class GruEnFr(Translate, name="gru-en-fr"):

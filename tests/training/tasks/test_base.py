@@ -236,3 +236,31 @@ def test_export_refuses_a_manifest_the_service_would_refuse(tmp_path, monkeypatc
     ):
         task.export()
     assert not (tmp_path / "m" / "manifest.json").exists()
+
+
+def test_snapshots_keep_the_last_epochs_and_export_averages_them(tmp_path):
+    run = tmp_path / "run"
+    train(run, "--epochs", "4", "--keep-snapshots", "3")
+    kept = sorted(p.name for p in run.glob("weights-epoch*.pt"))
+    assert kept == ["weights-epoch002.pt", "weights-epoch003.pt", "weights-epoch004.pt"]
+    weights = [torch.load(run / name, weights_only=True) for name in kept]
+    final = torch.load(run / "checkpoint.pt", weights_only=False)["state_dict"]
+    assert torch.equal(weights[-1]["fc.weight"], final["fc.weight"])  # the last snapshot is the checkpoint's
+    ckpt = ["--checkpoint", str(run / "checkpoint.pt")]
+    averaged = toy("export", *ckpt, "--average-last", "3").load()
+    expected = torch.stack([w["fc.weight"] for w in weights]).mean(0)
+    torch.testing.assert_close(averaged.fc.weight.detach(), expected)
+    assert not torch.equal(averaged.fc.weight.detach(), final["fc.weight"])
+    out = tmp_path / "models" / "toy-linear" / "1"
+    manifest = toy("export", *ckpt, "--average-last", "2", "--out", str(out)).export()
+    assert manifest["training"]["averaged_epochs"] == [3, 4]
+    plain = toy("export", *ckpt, "--out", str(tmp_path / "plain")).export()
+    assert "averaged_epochs" not in plain["training"]
+
+
+def test_averaging_more_epochs_than_were_kept_says_how_to_keep_them(tmp_path):
+    train(tmp_path / "run", "--keep-snapshots", "1")
+    with pytest.raises(SystemExit, match="kept 1 epoch snapshot.*--keep-snapshots"):
+        toy("export", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--average-last", "2").load()
+    with pytest.raises(SystemExit):  # argparse: not a positive number
+        toy("export", "--average-last", "0")

@@ -27,14 +27,21 @@ def test_dry_run_fine_tune_export_serve_and_evaluate(tmp_path, data_dir, serve_a
     assert record["initialised_from"]["checkpoint"] == str(first / "checkpoint.pt")
     assert (record["bpe_vocab"], record["grad_clip"], record["label_smoothing"]) == ([300, 300], 1.0, 0.1)
     run("export", NAME, ["--checkpoint", str(second / "checkpoint.pt"), "--out", str(out), "--data-dir",
-                         str(data_dir), "--eval-limit", "6", "--beam-size", "2"])  # fmt: skip
+                         str(data_dir), "--eval-limit", "6", "--beam-size", "2", "--alpha-grid", "0.5,1.0",
+                         "--average-last", "1"])  # fmt: skip
     m = json.loads((out / "manifest.json").read_text())
     assert (m["name"], m["task"], sorted(m["graphs"])) == (NAME, "translate", ["decoder_step", "encoder"])
     assert m["description"] == "GRU encoder-decoder (bahdanau attention), en to de, Multi30k"
     assert m["languages"] == {"source": "en", "target": "de"} and m["decoding"]["beam_size"] == 2
     assert m["metrics"]["test_sentences"] == 6 and len((out / "test2016.hyp.txt").read_text().splitlines()) == 6
+    decoding = m["decoding"]  # alpha chosen by validation BLEU, the grid's scores kept
+    assert decoding["alpha_chosen_on"] == "val" and set(decoding["val_bleu_by_alpha"]) == {"0.5", "1.0"}
+    assert decoding["alpha"] == max((0.5, 1.0), key=lambda x: decoding["val_bleu_by_alpha"][str(x)])
+    assert 0 <= m["metrics"]["test2016_bleu_tokenized"] <= 100 and "Moses" in m["bleu_tokenized_method"]
     assert set(m["dataset"]["files"]) >= {"train.en.gz", "train.de.gz", "test_2016_flickr.de.gz"}
     assert m["training"]["steps"] == 3 and m["reference"]["graph"] == "encoder"
     scores = serve_and_evaluate(out, "--eval-limit", "6", "--beam-size", "2")
     assert (scores["model"], scores["test_sentences"], scores["beam_size"]) == (NAME, 6, 2)
     assert scores["bleu"] == m["metrics"]["test2016_bleu"] and scores["signature"] == m["bleu_signature"]
+    assert scores["alpha"] == decoding["alpha"]  # evaluate decodes as the manifest says
+    assert scores["bleu_tokenized"] == m["metrics"]["test2016_bleu_tokenized"]
