@@ -48,6 +48,9 @@ class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
     steps: int = 0
     train_seconds: float = 0.0
+    # CPU time of the process (all its threads). Unlike wall time it does not grow while other work has the
+    # machine, so cpu_seconds / threads is what the run would take on the machine alone.
+    cpu_seconds: float = 0.0
 
 
 def seed_everything(seed: int) -> None:
@@ -150,7 +153,12 @@ class Trainer:
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
         h = state["history"]
-        self.history = History(epochs=h["epochs"], steps=h["steps"], train_seconds=h["train_seconds"])
+        self.history = History(
+            epochs=h["epochs"],
+            steps=h["steps"],
+            train_seconds=h["train_seconds"],
+            cpu_seconds=h.get("cpu_seconds", 0.0),
+        )
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
@@ -172,7 +180,7 @@ class Trainer:
             print(f"resumed from {self.checkpoint_path} at epoch {self.start_epoch}")
         train_model = distributed.wrap(self.model)  # DDP in a process group: rank 0's weights reach every rank
         for epoch in range(self.start_epoch, cfg.epochs):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             train_model.train()
             total, n = 0.0, 0
             metric_sums: dict[str, float] = {}
@@ -203,12 +211,14 @@ class Trainer:
                 with torch.no_grad():
                     scores = evaluate(self.eval_model())
             self.history.train_seconds += time.perf_counter() - t0  # wall time, evaluation included
+            self.history.cpu_seconds += time.process_time() - cpu0
             row = {
                 "epoch": epoch + 1,
                 "train_loss": means.pop("loss"),
                 **{f"train_{k}": v for k, v in means.items()},
                 **scores,
                 "seconds": self.history.train_seconds,
+                "cpu_seconds": round(self.history.cpu_seconds, 1),
             }
             self.history.epochs.append(row)
             if main:

@@ -63,6 +63,7 @@ def training_record(ckpt: dict[str, Any], extra: dict[str, Any]) -> dict[str, An
         "epochs": len(h["epochs"]),
         "steps": h["steps"],
         "seconds": round(h["train_seconds"], 1),
+        **({"cpu_seconds": round(h["cpu_seconds"], 1)} if h.get("cpu_seconds") else {}),
         "machine": f"{platform.machine()} CPU x{torch.get_num_threads()} threads, torch {torch.__version__}",
         "history": h["epochs"],
     }
