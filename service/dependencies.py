@@ -5,7 +5,8 @@ A handler is schema in, runtime call, schema out:
 
     async with calls.admit(ClassifierRuntime, model, version) as call:
         names, rows = await call.images()                # upload, decode, the model's recipe
-        probs = await call.run(call.engine.batch(rows))  # within the deadline; dropped if the client leaves
+        out = await call.run(call.engine.batch(call.runtime.feeds(rows)))
+        # run: within the deadline; the work is dropped if the client leaves
 
 The getters are `async def`: FastAPI would run a plain `def` dependency in its thread pool.
 """

@@ -44,8 +44,8 @@ async def classify(
         if top_k > len(labels):
             raise InvalidInput(f"top_k is {top_k}; allowed: 1..{len(labels)} for model {call.entry.name!r}")
         names, rows = await call.images()
-        probs = await call.run(call.engine.batch(rows))
-    results = call.runtime.postprocess(probs, top_k)
+        outputs = await call.run(call.engine.batch(call.runtime.feeds(rows)))
+    results = call.runtime.postprocess(outputs, top_k)
     return ClassifyResponse(
         model=call.entry.name,
         version=call.version,

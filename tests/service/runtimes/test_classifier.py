@@ -121,3 +121,38 @@ def test_a_graph_with_a_fixed_batch_of_one_is_called_once_per_image(tmp_path):
     one.warm_up()
     rows = np.random.default_rng(0).normal(size=(3, 3, 32, 32)).astype(np.float32)
     np.testing.assert_allclose(one.predict(rows), any_batch.predict(rows), atol=1e-6)
+
+
+def test_typed_and_v2_rows_join_one_batch_of_the_graphs_named_arrays(mnist_test):
+    import asyncio
+
+    from service.engine.batcher import DynamicBatcher, count
+
+    folder = MODELS / "lenet5-mnist" / "1"
+    runtime = ClassifierRuntime(read_manifest(folder), folder, "cpu")
+    assert runtime.v2_batches("model")
+    digits = ((mnist_test[0][:3, None] / 255.0 - 0.1307) / 0.3081).astype(np.float32)
+    calls = []
+
+    def infer(feeds):
+        calls.append(count(feeds))
+        return runtime.infer(feeds)
+
+    async def main():
+        batcher = DynamicBatcher(infer, max_batch_size=64, max_delay_ms=200)
+        with batcher.announce():  # a third request on its way keeps the batch open for both
+            typed = batcher.submit(runtime.feeds(digits[:2].astype(np.float64)))  # as preprocessing gives them
+            v2 = batcher.submit({"image": digits[2:]})  # as the v2 codec gives them
+            out = await asyncio.gather(typed, v2)
+        await batcher.stop()
+        return out
+
+    typed, v2 = asyncio.run(main())
+    assert calls == [3]  # one call of the graph for both requests
+    alone = runtime.infer({"image": digits})
+    np.testing.assert_allclose(np.concatenate([typed["logits"], v2["logits"]]), alone["logits"], atol=1e-6)
+    top = [preds[0].label for preds in runtime.postprocess(typed, 3)]
+    assert top == [str(y) for y in mnist_test[1][:2]]
+    np.testing.assert_allclose(
+        runtime.predict(digits), np.exp(alone["logits"]) / np.exp(alone["logits"]).sum(1, keepdims=True), atol=1e-6
+    )
