@@ -6,7 +6,6 @@ own timeouts cover idle keep-alive connections, not a body in progress)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -42,14 +41,16 @@ class BodyLimitMiddleware:
             message = f"request body is {declared} bytes; the limit is {self.limit} bytes"
             await error_response(Request(scope), 413, "payload_too_large", message)(scope, receive, send)
             return
-        seen, complete, deadline = 0, False, time.monotonic() + self.timeout_s
+        seen, complete, deadline = 0, False, asyncio.get_running_loop().time() + self.timeout_s
 
         async def limited() -> Message:
             nonlocal seen, complete
             if complete:  # after the body, receive() waits for a disconnect, which may rightly take long
                 return await receive()
+            # A timeout scope, not wait_for: wait_for wraps every receive() in a task of its own.
             try:
-                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeout(self.timeout_s) from None
             if message["type"] == "http.request":

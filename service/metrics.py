@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
@@ -51,17 +53,36 @@ class Metrics:
             registry=r,
         )  # fmt: skip
 
+        # The labelled children of the per-request metrics, looked up once per (model, endpoint, status):
+        # labels() takes a lock and builds a key on every call, on the path of every request.
+        self._request_children: dict[tuple[str, str, int | str], tuple[Any, Any]] = {}
+
+    def request_done(self, model: str, endpoint: str, status: int | str, seconds: float) -> None:
+        """Count one answered request (status: HTTP's number or gRPC's code name) and observe its latency."""
+        key = (model, endpoint, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self.requests.labels(model, endpoint, str(status)), self.latency.labels(model, endpoint)
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
     def observe_batch(self, model: str):
+        batch_size, queue_time = self.batch_size.labels(model), self.queue_time.labels(model)
+        compute_time = self.compute_time.labels(model)
+
         def observe(rows: int, queue_s: float, compute_s: float) -> None:
-            self.batch_size.labels(model).observe(rows)
-            self.queue_time.labels(model).observe(queue_s)
-            self.compute_time.labels(model).observe(compute_s)
+            batch_size.observe(rows)
+            queue_time.observe(queue_s)
+            compute_time.observe(compute_s)
 
         return observe
 
     def observe_step(self, model: str):
+        batch_size, compute_time = self.batch_size.labels(model), self.compute_time.labels(model)
+
         def observe(rows: int, compute_s: float) -> None:
-            self.batch_size.labels(model).observe(rows)
-            self.compute_time.labels(model).observe(compute_s)
+            batch_size.observe(rows)
+            compute_time.observe(compute_s)
 
         return observe

@@ -57,8 +57,7 @@ class RequestMiddleware:
             endpoint = getattr(route, "path", None) or "unmatched"
             model = state.get("model", "-")
             if endpoint not in PROBE_PATHS:
-                self.metrics.requests.labels(model, endpoint, str(status)).inc()
-                self.metrics.latency.labels(model, endpoint).observe(elapsed)
+                self.metrics.request_done(model, endpoint, status, elapsed)
             access.info(
                 "%s %s %s",
                 scope["method"],

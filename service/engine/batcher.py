@@ -2,8 +2,9 @@
 
 A batch closes when it holds `max_batch_size` rows or `max_delay_ms` after its first item, whichever is
 first; it only waits while more work has been announced (a request admitted and still preprocessing), so a
-lone client never pays the delay. The model runs in a worker thread, off the event loop. When a batch
-fails, its items are retried one by one so that one bad item fails only its own request.
+lone client never pays the delay. The model runs in a worker thread, off the event loop, unless a call of that
+many rows took under INLINE_S last time. When a batch fails, its items are retried one by one so that one bad
+item fails only its own request.
 
 Rows are one array or named arrays (a tensor graph's inputs), all (N, ...); items join a batch only when their
 arrays have the same names, dtypes and sizes past the first axis, so an item that differs opens the next batch.
@@ -27,6 +28,9 @@ log = logging.getLogger("dlserve")
 Rows = np.ndarray | dict[str, np.ndarray]  # one array, or named arrays, each (N, ...)
 BatchFn = Callable[[Rows], Rows]  # (N, ...) rows in -> (N, ...) rows out
 Observer = Callable[[int, float, float], None]  # (batch rows, queue seconds of the oldest item, compute seconds)
+# A call this quick (a few rows of LeNet-5) runs on the event loop: the hop to a worker thread and back costs
+# about as much, and at this size blocking the loop delays nothing measurably.
+INLINE_S = 150e-6
 
 
 def take(out: Rows, start: int, stop: int) -> Rows:
@@ -70,6 +74,7 @@ class DynamicBatcher(BackgroundLoop):
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.announced = 0  # requests admitted that will submit soon
         self._carry: _Item | None = None  # an item that did not fit the last batch: it opens the next one
+        self._seconds: dict[int, float] = {}  # rows -> how long the last call of that many rows took
 
     @contextlib.contextmanager
     def announce(self):
@@ -100,7 +105,8 @@ class DynamicBatcher(BackgroundLoop):
                 if remaining <= 0 or self.announced == 0:
                     break
                 try:
-                    nxt = await asyncio.wait_for(self.queue.get(), remaining)
+                    async with asyncio.timeout(remaining):  # a scope, not wait_for (a task per call)
+                        nxt = await self.queue.get()
                 except TimeoutError:
                     break
             if size + count(nxt.rows) > self.max_batch_size or not joinable(batch[0].rows, nxt.rows):
@@ -116,16 +122,16 @@ class DynamicBatcher(BackgroundLoop):
             if not batch:
                 continue
             started = time.perf_counter()
+            rows = join([b.rows for b in batch])
+            n = count(rows)
             try:
-                out = await asyncio.to_thread(self.fn, join([b.rows for b in batch]))
+                out = await self._call(rows, n)
             except Exception:
                 log.exception("batch of %d items failed; retrying them one by one", len(batch))
                 await self._one_by_one(batch)
                 continue
             if self.observe:
-                self.observe(
-                    sum(count(b.rows) for b in batch), started - batch[0].queued_at, time.perf_counter() - started
-                )
+                self.observe(n, started - batch[0].queued_at, time.perf_counter() - started)
             offset = 0
             for b in batch:
                 n = count(b.rows)
@@ -133,10 +139,23 @@ class DynamicBatcher(BackgroundLoop):
                     b.future.set_result(take(out, offset, offset + n))
                 offset += n
 
+    async def _call(self, rows: Rows, n: int) -> Rows:
+        """The model on `rows`: in a worker thread, or on the event loop when a call of this many rows last took
+        less than INLINE_S, where handing it to a thread and back would cost more than the call."""
+        if self._seconds.get(n, INLINE_S) < INLINE_S:
+            return self._timed(rows, n)
+        return await asyncio.to_thread(self._timed, rows, n)
+
+    def _timed(self, rows: Rows, n: int) -> Rows:
+        started = time.perf_counter()
+        out = self.fn(rows)
+        self._seconds[n] = time.perf_counter() - started  # the call alone, without the hop to its thread
+        return out
+
     async def _one_by_one(self, batch: list[_Item]) -> None:
         for b in batch:
             try:
-                out = await asyncio.to_thread(self.fn, b.rows)
+                out = await self._call(b.rows, count(b.rows))
             except Exception as e:
                 if not b.future.done():
                     b.future.set_exception(e)

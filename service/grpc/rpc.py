@@ -117,8 +117,7 @@ class Rpc:
     def record(self, info: CallInfo, code: grpc.StatusCode, elapsed: float, probe: bool) -> None:
         path = f"/{SERVICE}/{info.method}"
         if not probe:
-            self.metrics.requests.labels(info.model, path, code.name).inc()
-            self.metrics.latency.labels(info.model, path).observe(elapsed)
+            self.metrics.request_done(info.model, path, code.name, elapsed)
         access.info(
             "GRPC %s %s",
             path,

@@ -182,3 +182,29 @@ def test_rows_of_another_shape_or_dtype_open_the_next_batch():
     assert shapes == [((3, 3), "float64"), ((1, 5), "float64"), ((1, 5), "float32"), ((1, 3), "float64")]
     for x, y in zip(items, outs, strict=True):
         np.testing.assert_array_equal(y, x * 2)
+
+
+def test_quick_calls_run_on_the_event_loop_once_measured_and_slow_ones_stay_in_a_thread():
+    import threading
+    import time
+
+    where: list[tuple[int, bool]] = []
+
+    def fn(rows):
+        if len(rows) > 4:
+            time.sleep(0.002)  # slower than INLINE_S
+        where.append((len(rows), threading.current_thread() is threading.main_thread()))
+        return rows * 2
+
+    async def main():
+        b = DynamicBatcher(fn, max_batch_size=64, max_delay_ms=1)
+        outs = []
+        for n in (1, 1, 1, 8, 8):
+            outs.append(await b.submit(np.ones((n, 2))))
+        await b.stop()
+        return outs
+
+    outs = run(main())
+    assert [o.shape[0] for o in outs] == [1, 1, 1, 8, 8] and all((o == 2).all() for o in outs)
+    # The first 1-row call is unmeasured: a thread. Then 1 row is known to be quick: the loop (main thread).
+    assert where == [(1, False), (1, True), (1, True), (8, False), (8, False)]
