@@ -28,7 +28,7 @@ def to_grayscale(img: Image.Image) -> np.ndarray:
         ink_is_dark = bool(opaque.any()) and float(lum[opaque].mean()) < 0.5
         background = 1.0 if ink_is_dark else 0.0
         return (lum * alpha + background * (1.0 - alpha)).astype(np.float32)
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    return np.asarray(img if mode == "L" else img.convert("L"), dtype=np.float32) / 255.0
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -44,7 +44,9 @@ def paper_level(x: np.ndarray) -> float:
 
 def stroke_width(ink: np.ndarray) -> float:
     """Mean width of the strokes of a boolean ink mask, in pixels: area over half the outline's length."""
-    p = np.pad(ink, 1)
+    h, w = ink.shape
+    p = np.zeros((h + 2, w + 2), bool)  # np.pad(ink, 1), without its generic machinery
+    p[1:-1, 1:-1] = ink
     inner = p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
     outline = int((ink & ~inner).sum())
     return float(ink.sum()) / max(outline / 2, 1.0)
@@ -65,7 +67,7 @@ def mnist_digit(gray: np.ndarray, name: str, size: int = 28, fit: int = 20) -> n
     """(H, W) luminance in [0, 1] -> (size, size) float32 in [0, 1], MNIST-style; raises on a blank image."""
     x = light_ink_on_dark(gray.astype(np.float32))
     background = paper_level(x)
-    x = np.clip(x - background, 0.0, None)
+    x = np.maximum(x - background, 0.0)  # np.clip(x - background, 0, None): the same, at half the cost
     peak = float(x.max())
     if peak < MIN_CONTRAST:
         raise InputError(f"{name}: the image is blank (no ink found); send a picture of one handwritten digit")
@@ -77,13 +79,13 @@ def mnist_digit(gray: np.ndarray, name: str, size: int = 28, fit: int = 20) -> n
     scale = fit / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     box = np.asarray(Image.fromarray(x, mode="F").resize((nw, nh), Image.Resampling.LANCZOS), dtype=np.float32)
-    box = np.clip(box, 0.0, 1.0)
+    box = np.minimum(np.maximum(box, 0.0), 1.0)  # np.clip(box, 0, 1)
     # Place the box so that its centre of mass lands on the centre of the canvas.
     total = float(box.sum())
     cy = float(box.sum(axis=1) @ np.arange(nh, dtype=np.float32)) / total
     cx = float(box.sum(axis=0) @ np.arange(nw, dtype=np.float32)) / total
-    top = int(np.clip(round(size / 2 - cy), 0, size - nh))
-    left = int(np.clip(round(size / 2 - cx), 0, size - nw))
+    top = min(max(round(size / 2 - cy), 0), size - nh)
+    left = min(max(round(size / 2 - cx), 0), size - nw)
     out = np.zeros((size, size), np.float32)
     out[top : top + nh, left : left + nw] = box
     return out

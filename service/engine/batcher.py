@@ -2,9 +2,9 @@
 
 A batch closes when it holds `max_batch_size` rows or `max_delay_ms` after its first item, whichever is
 first; it only waits while more work has been announced (a request admitted and still preprocessing), so a
-lone client never pays the delay. The model runs in a worker thread, off the event loop, unless a call of that
-many rows took under INLINE_S last time. When a batch fails, its items are retried one by one so that one bad
-item fails only its own request.
+lone client never pays the delay. The model runs in a worker thread, off the event loop, unless nothing else
+is waiting and a call of that many rows took under INLINE_S last time. When a batch fails, its items are
+retried one by one so that one bad item fails only its own request.
 
 Rows are one array or named arrays (a tensor graph's inputs), all (N, ...); items join a batch only when their
 arrays have the same names, dtypes and sizes past the first axis, so an item that differs opens the next batch.
@@ -28,8 +28,8 @@ log = logging.getLogger("dlserve")
 Rows = np.ndarray | dict[str, np.ndarray]  # one array, or named arrays, each (N, ...)
 BatchFn = Callable[[Rows], Rows]  # (N, ...) rows in -> (N, ...) rows out
 Observer = Callable[[int, float, float], None]  # (batch rows, queue seconds of the oldest item, compute seconds)
-# A call this quick (a few rows of LeNet-5) runs on the event loop: the hop to a worker thread and back costs
-# about as much, and at this size blocking the loop delays nothing measurably.
+# A call this quick (a few rows of LeNet-5) runs on the event loop when no other request waits: the hop to a
+# worker thread and back costs about as much.
 INLINE_S = 150e-6
 
 
@@ -140,9 +140,11 @@ class DynamicBatcher(BackgroundLoop):
                 offset += n
 
     async def _call(self, rows: Rows, n: int) -> Rows:
-        """The model on `rows`: in a worker thread, or on the event loop when a call of this many rows last took
-        less than INLINE_S, where handing it to a thread and back would cost more than the call."""
-        if self._seconds.get(n, INLINE_S) < INLINE_S:
+        """The model on `rows`: in a worker thread, where onnxruntime (which releases the GIL) overlaps with the
+        event loop's work on other requests; or on the loop itself when there is no other request to overlap
+        with and a call of this many rows last took under INLINE_S: the hop to a thread and back costs more."""
+        idle = self.announced == 0 and self.queue.empty() and self._carry is None
+        if idle and self._seconds.get(n, INLINE_S) < INLINE_S:
             return self._timed(rows, n)
         return await asyncio.to_thread(self._timed, rows, n)
 

@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 from pydantic import ValidationError
 
 from core.errors import first_problem
@@ -53,9 +54,13 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferRequest,
             )
         body, binary = body[: int(header_length)], body[int(header_length) :]
     try:
-        doc = json.loads(body, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadRequest(f"request body is not valid JSON: {e}") from None
+        doc = orjson.loads(body)  # several times faster than json on a tensor's thousands of numbers
+    except orjson.JSONDecodeError:
+        # Parsed again for the refusal: json names what is wrong (NaN, the position) in its own words.
+        try:
+            doc = json.loads(body, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BadRequest(f"request body is not valid JSON: {e}") from None
     request = validated(doc)
     tensors: dict[str, np.ndarray] = {}
     offset = 0
@@ -235,6 +240,8 @@ def encode_response(
     model: str, version: int, request_id: str | None, requested: list[Requested], arrays: list[np.ndarray]
 ) -> Encoded:
     outputs, blobs = [], []
+    finite = [want.binary or array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
+              for want, array in zip(requested, arrays, strict=True)]  # fmt: skip
     for want, array in zip(requested, arrays, strict=True):
         out = ResponseOutput(name=want.name, shape=list(array.shape), datatype=from_numpy(array.dtype))
         if want.binary:
@@ -247,9 +254,10 @@ def encode_response(
             out.data = array.reshape(-1).tolist()
         outputs.append(out)
     response = InferResponse(model_name=model, model_version=str(version), id=request_id, outputs=outputs)
-    # json.dumps, not pydantic's JSON: a model may output -inf (masked log-probabilities), which JSON cannot
-    # spell; Python and rapidjson (tritonclient) read the `-Infinity` that json.dumps writes.
-    header = json.dumps(response.model_dump(exclude_none=True), separators=(",", ":")).encode()
+    doc = response.model_dump(exclude_none=True)
+    # A model may output -inf (masked log-probabilities), which JSON cannot spell and orjson writes as null;
+    # Python and rapidjson (tritonclient) read the `-Infinity` that json.dumps writes.
+    header = orjson.dumps(doc) if all(finite) else json.dumps(doc, separators=(",", ":")).encode()
     if not blobs:
         return Encoded(header, None)
     return Encoded(header + b"".join(blobs), len(header))
