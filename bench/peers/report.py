@@ -37,7 +37,7 @@ def ratio_table(rows: dict[str, list[dict]], failed: dict[str, str], baseline: s
     lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for name, per_c in rows.items():
         by_c = {r["concurrency"]: r for r in per_c}
-        cells = [name]
+        cells = [_cell(name)]
         cells += [_ratio(by_c[c], base.get(c)) for c in concurrencies]
         cells += [_ms(by_c[c].get("cpu_ms_per_request", float("nan"))) for c in concurrencies]
         if concurrencies:
@@ -47,5 +47,5 @@ def ratio_table(rows: dict[str, list[dict]], failed: dict[str, str], baseline: s
         lines.append("| " + " | ".join(cells) + " |")
     width = len(head) - 1
     for name, error in failed.items():
-        lines.append(f"| {name} | failed: {_cell(error)} |" + " |" * (width - 1))
+        lines.append(f"| {_cell(name)} | failed: {_cell(error)} |" + " |" * (width - 1))
     return lines
