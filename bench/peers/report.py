@@ -29,12 +29,16 @@ def ratio_table(rows: dict[str, list[dict]], failed: dict[str, str], baseline: s
     last = concurrencies[-1] if concurrencies else None
     head = (
         [f"{title}: server"]
-        + [f"c={c} req/s vs {baseline}" for c in concurrencies]
+        + [f"c={c} vs base" for c in concurrencies]
         + [f"CPU ms/request c={c}" for c in concurrencies]
         + ([f"c={last} p50 / p99 ms"] if concurrencies else [])
         + ["errors"]
     )
-    lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
+    caption = (
+        f"{title}: throughput as a ratio to {baseline} (base) at the same concurrency, req/s in brackets; CPU ms"
+        " per request over the server's process tree; errors: non-200 answers and failed requests"
+    )
+    lines = [caption, "", "| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for name, per_c in rows.items():
         by_c = {r["concurrency"]: r for r in per_c}
         cells = [_cell(name)]

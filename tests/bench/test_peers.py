@@ -152,7 +152,9 @@ def rows(rps, cpu=1.0):
 def test_ratio_table_divides_by_dlserve_at_each_concurrency_and_lists_failures():
     results = {BASELINE: rows((100, 200, 400), 2.0), "peer": rows((50, 300, 100), 4.5)}
     lines = report.ratio_table(results, {"broken | peer": "install failed:\nERROR: no match"}, BASELINE, "typed")
-    assert lines[0].startswith("| typed: server | c=1 req/s vs dlserve (batching) |")
+    assert lines[0].startswith("typed: throughput as a ratio to dlserve (batching)") and lines[1] == ""
+    assert lines[2].startswith("| typed: server | c=1 vs base | c=8 vs base | c=64 vs base | CPU ms/request c=1 |")
+    lines = lines[2:]
     cells = [len(line.split("|")) for line in lines]
     assert len(set(cells)) == 1, lines  # every row has the header's columns
     peer = next(line for line in lines if line.startswith("| peer |"))
@@ -164,7 +166,7 @@ def test_ratio_table_divides_by_dlserve_at_each_concurrency_and_lists_failures()
 
 def test_ratio_table_without_dlserve_says_n_a():
     lines = report.ratio_table({"peer": rows((50, 60, 70))}, {}, BASELINE, "v2")
-    assert "n/a (50/s)" in lines[2]
+    assert "n/a (50/s)" in lines[4]
 
 
 def test_answers_are_read_from_each_kind_of_body():
