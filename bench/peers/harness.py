@@ -141,16 +141,21 @@ class Running:
                 p.resume()
 
     def stop(self) -> None:
+        """SIGTERM to the process group, then SIGKILL to whatever of the tree is left after 30 s."""
+        procs = tree(self.proc.pid)[1:]
         self.resume()  # a stopped process would not act on SIGTERM
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, 15)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait()
-        for p in tree(self.proc.pid):  # what left the process group (none of the peers does so today)
-            p.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, 15)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        _, alive = psutil.wait_procs(procs, timeout=30)  # children shut down after their parent (Triton, Ray)
+        for p in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
 
 
 def top_label(kind: str, doc: object) -> str:
