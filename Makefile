@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME_EXTRA ?= $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-container install-service install system-deps lint format clean bench image image-gpu
+.PHONY: serve test test-container install-service install system-deps lint format clean bench bench-envs image image-gpu
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,10 +62,28 @@ image-gpu:
 
 # Side-by-side benchmark against peer servers (needs `hey`: apt-get install hey), and v2 inference over gRPC
 # against HTTP. Not part of `make test`.
-bench: install
+bench: install bench-envs
 	$(BIN)/python -m bench.step_scaling
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.grpc_vs_http
+
+# Each peer server of the benchmark (bench/peers/) in a virtualenv of its own, bench/.venv/<peer>, from its pinned
+# bench/peers/<peer>/requirements.txt, with this project added without its dependencies (the peers import its
+# preprocessing). One install at a time. A peer that does not install leaves bench/.venv/<peer>/install-error.txt
+# (the end of pip's output), which bench.run reports in place of its figures; `make bench` goes on without it.
+BENCH_PEERS := plain_fastapi litserve bentoml ray_serve kserve mlserver pytriton
+BENCH_VENVS := bench/.venv
+bench-envs: $(BENCH_PEERS:%=$(BENCH_VENVS)/%/installed.txt)
+
+$(BENCH_VENVS)/%/installed.txt: bench/peers/%/requirements.txt
+	@rm -rf $(BENCH_VENVS)/$* && $(PYTHON) -m venv $(BENCH_VENVS)/$* && echo "bench env $*: installing"
+	@log=$(BENCH_VENVS)/$*/install.log; pip="$(BENCH_VENVS)/$*/bin/python -m pip"; \
+	if $$pip install --quiet -r $< >$$log 2>&1 && $$pip install --quiet --no-deps -e . >>$$log 2>&1; then \
+	  $$pip freeze --exclude-editable >$@; \
+	else \
+	  tail -n 20 $$log >$(BENCH_VENVS)/$*/install-error.txt; \
+	  echo "bench env $*: install failed, the benchmark lists it with $(BENCH_VENVS)/$*/install-error.txt"; \
+	fi
 
 format:
 	$(BIN)/ruff format core service training tests bench

@@ -1,8 +1,9 @@
 """LitServe (with its batching on) serving the same LeNet-5 ONNX model with dlserve's own preprocessing.
 
-python -m bench.litserve_app PORT [INTRA_OP_THREADS]
+python -m bench.litserve_app PORT [INTRA_OP_THREADS] [WORKERS]
 
-onnxruntime threads per session: 1 by default, as dlserve's default (0 lets onnxruntime decide).
+onnxruntime threads per session: 1 by default, as dlserve's default (0 lets onnxruntime decide). WORKERS: LitServe's
+inference worker processes (workers_per_device), 1 by default; the API server is a process of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from core.preprocessing.digits import mnist_digit
 from service.preprocessing.images import open_image
 
 THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+WORKERS = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 MODEL = Path(__file__).resolve().parent.parent / "models" / "lenet5-mnist" / "1"
 
 
@@ -54,5 +56,5 @@ class LeNetAPI(ls.LitAPI):
 
 if __name__ == "__main__":
     api = LeNetAPI(max_batch_size=64, batch_timeout=0.002, api_path="/v1/classify")
-    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=WORKERS)
     server.run(host="127.0.0.1", port=int(sys.argv[1]), generate_client_file=False, log_level="warning")

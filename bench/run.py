@@ -1,13 +1,19 @@
 """Benchmark dlserve side by side with peers in one run, with `hey` as the load generator.
 
-    python -m bench.run [--seconds 5] [--rounds 3] [--out bench/results]
+    python -m bench.run [--seconds 5] [--rounds 3] [--out bench/results] [--no-pause]
 
-Servers started here on 127.0.0.1: dlserve (batching on), dlserve (batching off), a constant FastAPI
-endpoint (the HTTP stack's ceiling) and LitServe (batching on) serving the same ONNX model. Every server
-gets the same request bodies. Every point is measured `--rounds` times, round-robin over the servers
-(each round starting with the next one), so a change in the machine's load hits them alike; each point
-reports the round with the median throughput (all rounds' throughputs are kept in the JSON). Writes
-<out>.json and <out>.png and prints Markdown tables; read the ratios, since the machine is shared and noisy.
+Servers started here on 127.0.0.1 (bench/peers/servers.py): dlserve (batching on, one and two workers; batching
+off), a constant FastAPI endpoint (the HTTP stack's ceiling) and the peers, each in its own virtualenv from
+`make bench-envs`, serving the same LeNet-5 ONNX graph with one onnxruntime thread: on the typed endpoint (the
+same JSON body of one base64 PNG) a plain FastAPI app, LitServe, BentoML, Ray Serve and KServe; on the Open
+Inference Protocol (the same (1, 1, 28, 28) FP32 tensor as JSON) MLServer, KServe and PyTriton. A peer that cannot
+install, start or answer correctly is listed with its error and the run goes on without it. Only the server under
+load runs; the others are paused (SIGSTOP of their process trees) unless --no-pause. Every point is measured
+`--rounds` times, round-robin over the servers (each round starting with the next one), so a change in the
+machine's load hits them alike; each point reports the round with the median throughput (every round is kept in
+the JSON), with the servers' CPU milliseconds per request (user + system over the process tree). Then translate
+and streamed generation on dlserve alone. Writes <out>.json and <out>.png and prints Markdown tables; read the
+ratios, since the machine is shared and noisy.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ import gzip
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,16 +35,14 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from bench.peers import report
+from bench.peers.harness import interleaved, kind_urls, start_all, versions
+from bench.peers.harness import measure as measure_servers
+from bench.peers.load import free_port, hey  # noqa: F401 (free_port: for bench.ab, grpc_vs_http, soak)
+from bench.peers.servers import BASELINE, SERVERS, dlserve
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("DLSERVE_DATA", REPO.parent / "shared" / "data"))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(cmd: list[str], env: dict[str, str], ready_path: str, port: int, cwd: Path = REPO) -> subprocess.Popen:
@@ -57,52 +60,9 @@ def start(cmd: list[str], env: dict[str, str], ready_path: str, port: int, cwd: 
     raise RuntimeError(f"{cmd} did not start")
 
 
-def dlserve(port: int, batching: bool, workers: int = 1, device_state: str = "auto") -> subprocess.Popen:
-    # No gRPC: the servers run at once and would all take its default port.
-    env = {"DLSERVE_PORT": str(port), "DLSERVE_BATCHING": str(batching).lower(), "DLSERVE_LOG_LEVEL": "warning",
-           "DLSERVE_WORKERS": str(workers), "DLSERVE_DEVICE_STATE": device_state, "DLSERVE_GRPC_PORT": "0"}  # fmt: skip
-    return start([sys.executable, "-m", "service.cli", "serve"], env, "/readyz", port)
-
-
-def hey(url: str, body: Path, concurrency: int, seconds: float) -> dict:
-    cmd = ["hey", "-z", f"{seconds}s", "-c", str(concurrency), "-m", "POST", "-T", "application/json",
-           "-D", str(body), url]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-    def grab(pattern: str) -> float:
-        m = re.search(pattern, out)
-        return float(m.group(1)) if m else float("nan")
-
-    codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
-    return {
-        "concurrency": concurrency,
-        "rps": grab(r"Requests/sec:\s+([\d.]+)"),
-        "p50_ms": grab(r"50% in ([\d.]+) secs") * 1000,
-        "p99_ms": grab(r"99% in ([\d.]+) secs") * 1000,
-        "status": {k: int(v) for k, v in codes.items()},
-    }
-
-
 def measure(urls: dict[str, str], body: Path, concurrencies: tuple[int, ...], seconds: float, rounds: int) -> dict:
     """name -> one row per concurrency: the median-throughput round of `rounds`, interleaved across servers."""
-    runs: dict[str, dict[int, list[dict]]] = {name: {c: [] for c in concurrencies} for name in urls}
-    names = list(urls)
-    for r in range(rounds):
-        # Each round starts with the next server: on this machine the server measured first in a pair ran about
-        # 4% faster than the same code measured second, so no server may always hold one place in the order.
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for c in concurrencies:
-            for name in order:
-                runs[name][c].append(hey(urls[name], body, c, seconds))
-    out = {}
-    for name, per_c in runs.items():
-        rows = []
-        for rs in per_c.values():
-            median = dict(sorted(rs, key=lambda r: r["rps"])[len(rs) // 2])
-            median["rps_rounds"] = [r["rps"] for r in rs]
-            rows.append(median)
-        out[name] = rows
-    return out
+    return interleaved(list(urls), concurrencies, rounds, lambda name, c: hey(urls[name], body, c, seconds))
 
 
 def digit_body(tmp: Path) -> Path:
@@ -119,6 +79,15 @@ def json_body(tmp: Path, name: str, body: dict) -> Path:
     path = tmp / name
     path.write_text(json.dumps(body))
     return path
+
+
+def v2_body(tmp: Path, digit: Path) -> Path:
+    """The Open Inference Protocol body of the same digit: its (1, 1, 28, 28) row from dlserve's preprocessing."""
+    from bench.peers.lenet import Digits
+
+    row = Digits()(json.loads(digit.read_text())["images"][0])
+    tensor = {"name": "image", "shape": [1, *row.shape], "datatype": "FP32", "data": row.ravel().tolist()}
+    return json_body(tmp, "v2.json", {"id": "1", "inputs": [tensor]})
 
 
 def chart(results: dict, path: Path) -> None:
@@ -141,61 +110,48 @@ def chart(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+# Only for translate and generate: the decoders with their state bound in onnxruntime.
+BOUND = dlserve("dlserve (batching, state bound in onnxruntime)", kinds=(), DLSERVE_DEVICE_STATE="true")
+DECODERS = (BASELINE, BOUND.name, "dlserve (no batching)")  # continuous batching (NumPy / bound state) vs off
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
     parser.add_argument("--rounds", type=int, default=3, help="runs per point, interleaved; the median is reported")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--no-pause", action="store_true", help="leave the servers not under load running")
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("hey not found: apt-get install hey")
     tmp = Path(tempfile.mkdtemp())
-    results: dict = {"classify": {}, "translate": {}, "generate": {}, "seconds": args.seconds, "rounds": args.rounds}
-    ports = {k: free_port() for k in ("on", "on2", "off", "bound", "constant", "litserve")}
-    procs = {
-        "on": dlserve(ports["on"], True),
-        "bound": dlserve(ports["bound"], True, device_state="true"),
-        "on2": dlserve(ports["on2"], True, workers=2),
-        "off": dlserve(ports["off"], False),
-        "constant": start([sys.executable, "-m", "bench.constant_app", str(ports["constant"])], {}, "/docs",
-                          ports["constant"]),
-        "litserve": start([sys.executable, "-m", "bench.litserve_app", str(ports["litserve"])], {}, "/health",
-                          ports["litserve"]),
-    }  # fmt: skip
+    digit = digit_body(tmp)
+    bodies = {"typed": digit, "v2": v2_body(tmp, digit)}
+    servers = [*SERVERS, BOUND]
+    running, failed = start_all(servers, bodies, tmp, pause=not args.no_pause)
+    results: dict = {"classify": {}, "v2": {}, "translate": {}, "generate": {}, "seconds": args.seconds,
+                     "rounds": args.rounds, "failed": failed, "logs": str(tmp)}  # fmt: skip
+    results["servers"] = {s.name: {"config": s.config, "command": list(s.command), "venv": s.venv,
+                                   "endpoints": s.endpoints, "versions": versions(s) if s.name in running else {}}
+                          for s in servers}  # fmt: skip
     try:
-        body = digit_body(tmp)
-        names = {
-            "on": "dlserve (batching)",
-            "on2": "dlserve (batching, 2 workers)",
-            "off": "dlserve (no batching)",
-            "bound": "dlserve (batching, state bound in onnxruntime)",
-            "constant": "constant FastAPI",
-            "litserve": "LitServe (batching)",
-        }
-        classify = {}
-        for key, name in names.items():
-            if key == "bound":
-                continue  # the classifier has no decoder state
-            classify[name] = f"http://127.0.0.1:{ports[key]}/v1/classify"
-            hey(classify[name], body, 8, 1)  # warm-up
-        results["classify"] = measure(classify, body, (1, 8, 64), args.seconds, args.rounds)
+        for kind, key in (("typed", "classify"), ("v2", "v2")):
+            urls = kind_urls(running, kind)
+            results[key] = measure_servers(running, urls, bodies[kind], (1, 8, 64), args.seconds, args.rounds)
         tr = json_body(tmp, "tr.json", {"text": "A man in a blue shirt is riding a bike down the street.",
                                         "target": "fr", "beam_size": 5})  # fmt: skip
         gen = json_body(tmp, "gen.json", {"prompt": "ROMEO:", "max_tokens": 200, "seed": 1, "stream": True})
-        decoders = ("on", "bound", "off")  # decoders: continuous batching (NumPy / bound state) vs off, 1 worker
-        base = {names[key]: f"http://127.0.0.1:{ports[key]}/v1" for key in decoders}
-        translate = {name: f"{url}/translate" for name, url in base.items()}
-        results["translate"] = measure(translate, tr, (1, 32), args.seconds, args.rounds)
-        results["generate"] = measure({n: f"{u}/generate" for n, u in base.items()}, gen, (1, 16), args.seconds,
-                                      args.rounds)  # fmt: skip
+        base = {name: f"http://127.0.0.1:{running[name].port}/v1" for name in DECODERS if name in running}
+        results["translate"] = measure_servers(running, {n: f"{u}/translate" for n, u in base.items()}, tr,
+                                               (1, 32), args.seconds, args.rounds)  # fmt: skip
+        results["generate"] = measure_servers(running, {n: f"{u}/generate" for n, u in base.items()}, gen,
+                                              (1, 16), args.seconds, args.rounds)  # fmt: skip
         for rows in results["generate"].values():
             for r in rows:
                 r["tokens_per_s"] = r["rps"] * 200
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            p.wait(timeout=20)
+        for r in running.values():
+            r.stop()
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     chart(results, args.out.with_suffix(".png"))
     print_tables(results)
@@ -207,6 +163,11 @@ def print_tables(results: dict) -> None:
     for name, (a, b, c) in results["classify"].items():
         print(f"| {name} | {a['rps']:.0f} | {a['p50_ms']:.2f} | {b['rps']:.0f} | {c['rps']:.0f} | "
               f"{c['p50_ms']:.1f} | {c['p99_ms']:.1f} |")  # fmt: skip
+    servers = results.get("servers", {})
+    for kind, key, title in (("typed", "classify", "typed classify"), ("v2", "v2", "v2 infer")):
+        failed = {n: e for n, e in results.get("failed", {}).items() if kind in servers.get(n, {}).get("endpoints", {})}
+        print()
+        print("\n".join(report.ratio_table(results.get(key, {}), failed, BASELINE, title)))
     print()
     print("| server | translate c=1 sent/s | c=32 sent/s | generate 1 stream tok/s | 16 streams tok/s |")
     print("| --- | ---: | ---: | ---: | ---: |")

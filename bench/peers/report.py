@@ -1,0 +1,55 @@
+"""Markdown tables of the side-by-side benchmark: each server's throughput as a ratio to dlserve's (batching on,
+one process) at every concurrency, its CPU milliseconds per request, its latency; a server that could not
+install, start or answer is a row with its error."""
+
+from __future__ import annotations
+
+import math
+
+
+def _ratio(row: dict, base: dict | None) -> str:
+    if base is None or not base["rps"] or math.isnan(row["rps"]) or math.isnan(base["rps"]):
+        return f"n/a ({row['rps']:.0f}/s)"
+    return f"**{row['rps'] / base['rps']:.2f}x** ({row['rps']:.0f}/s)"
+
+
+def _ms(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "/").split())
+
+
+def ratio_table(rows: dict[str, list[dict]], failed: dict[str, str], baseline: str, title: str) -> list[str]:
+    """rows: name -> one row per concurrency (the same concurrencies for every server). Ratios to `baseline`'s row
+    at the same concurrency; `failed`: name -> error, listed after the measured servers."""
+    concurrencies = [r["concurrency"] for r in next(iter(rows.values()), [])]
+    base = {r["concurrency"]: r for r in rows.get(baseline, [])}
+    last = concurrencies[-1] if concurrencies else None
+    head = (
+        [f"{title}: server"]
+        + [f"c={c} vs base" for c in concurrencies]
+        + [f"CPU ms/request c={c}" for c in concurrencies]
+        + ([f"c={last} p50 / p99 ms"] if concurrencies else [])
+        + ["errors"]
+    )
+    caption = (
+        f"{title}: throughput as a ratio to {baseline} (base) at the same concurrency, req/s in brackets; CPU ms"
+        " per request over the server's process tree; errors: non-200 answers and failed requests"
+    )
+    lines = [caption, "", "| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
+    for name, per_c in rows.items():
+        by_c = {r["concurrency"]: r for r in per_c}
+        cells = [_cell(name)]
+        cells += [_ratio(by_c[c], base.get(c)) for c in concurrencies]
+        cells += [_ms(by_c[c].get("cpu_ms_per_request", float("nan"))) for c in concurrencies]
+        if concurrencies:
+            cells.append(f"{_ms(by_c[last]['p50_ms'], 1)} / {_ms(by_c[last]['p99_ms'], 1)}")
+        bad = sum(r.get("errors", 0) + sum(n for s, n in r.get("status", {}).items() if s != "200") for r in per_c)
+        cells.append(str(bad))
+        lines.append("| " + " | ".join(cells) + " |")
+    width = len(head) - 1
+    for name, error in failed.items():
+        lines.append(f"| {_cell(name)} | failed: {_cell(error)} |" + " |" * (width - 1))
+    return lines
