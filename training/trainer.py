@@ -81,6 +81,17 @@ def snapshots(run_dir: Path) -> list[Path]:
     return sorted(Path(run_dir).glob("weights-epoch[0-9][0-9][0-9].pt"))
 
 
+def average_last(run_dir: Path, k: int) -> tuple[list[int], dict[str, torch.Tensor]]:
+    """The epochs of a run's last `k` snapshots and their averaged weights; exits saying how to keep them."""
+    kept = snapshots(run_dir)[-k:]
+    if len(kept) < k:
+        raise SystemExit(
+            f"--average-last {k}: the run kept {len(kept)} epoch snapshot(s) in {run_dir}; "
+            "train with --keep-snapshots K (K >= the number to average)"
+        )
+    return [int(p.stem.removeprefix("weights-epoch")) for p in kept], average_weights(kept)
+
+
 def average_weights(paths: list[Path]) -> dict[str, torch.Tensor]:
     """The element-wise mean of the floating-point tensors of several state_dicts (checkpoint averaging,
     Vaswani et al. 2017); integer buffers (counters) are taken from the last one."""

@@ -15,13 +15,14 @@ evaluate:  test_scores(folder, manifest) -> one JSON line
 
 - `setup` reads the training data; `build_model` is `model_class(model_config())`; `optimizer` is AdamW under a
   one-cycle schedule over `schedule_steps` (training/optim.py); the generic Trainer (training/trainer.py) seeds,
-  checkpoints into the run folder every epoch, resumes (--resume) and stops early (--dry-run, --max-steps).
-  `run_record` is saved next to the checkpoint and lands in the manifest's training record.
-- `load` rebuilds the model from its checkpoint (state_dict and config). `export_graphs` writes the ONNX graphs
-  and returns them by manifest key; `manifest_extras` checks their parity with PyTorch, measures them, and
-  returns the task's own manifest fields (metrics, parity, preprocessing, vocabularies...). The base writes
-  what every manifest shares: name, version (the out folder's name), task, description, graphs (file, sha256,
-  inputs, outputs), dataset(), training_record(), code_commit, the reference pair and batching.
+  checkpoints every epoch (--keep-snapshots: the last K epochs' weights too), resumes (--resume) and stops early
+  (--dry-run, --max-steps). `run_record` is saved next to the checkpoint and lands in the training record.
+- `load` rebuilds the model from its checkpoint (`weights`: with --average-last K, the mean of K snapshots).
+  `export_graphs` writes the ONNX graphs and returns them by manifest key; `manifest_extras` checks their parity
+  with PyTorch, measures them, and returns the task's own manifest fields (metrics, parity, preprocessing,
+  vocabularies...). The base writes what every manifest shares: name, version (the out folder's name), task,
+  description, graphs (file, sha256, inputs, outputs), dataset(), training_record(), code_commit, the
+  reference pair and batching.
 - `test_scores` measures an exported model folder on the test split; `limited` cuts a split to --eval-limit.
 
 Options: every task has the common ones (training/tasks/common.py); `add_train_args` and `add_export_args` add
@@ -51,7 +52,7 @@ from training import distributed, optim
 from training.export import code_commit, write_manifest
 from training.paths import MODELS_DIR, RUNS_DIR, default_data_dir
 from training.tasks import common
-from training.trainer import Batch, History, Trainer, TrainerConfig, average_weights, snapshots
+from training.trainer import Batch, History, Trainer, TrainerConfig, average_last
 
 S = TypeVar("S")
 
@@ -92,8 +93,6 @@ class Task:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
 
-    # --- command line ---------------------------------------------------------------------------------------------
-
     @classmethod
     def parser(cls, command: str) -> argparse.ArgumentParser:
         """The options of `dlserve <command> <name>`: the common ones, then the task's own."""
@@ -115,8 +114,6 @@ class Task:
     @classmethod
     def add_export_args(cls, p: argparse.ArgumentParser, command: str) -> None:
         """The task's own options of `dlserve export` and `dlserve evaluate` (`command` says which)."""
-
-    # --- folders --------------------------------------------------------------------------------------------------
 
     @property
     def data_dir(self) -> Path:
@@ -189,16 +186,15 @@ class Task:
         return epochs * self.steps_per_epoch()
 
     def optimizer(self, model: nn.Module, epochs: int) -> tuple[torch.optim.Optimizer, Any]:
-        groups = [(model.parameters(), self.args.lr)]
-        return optim.adamw_one_cycle(groups, self.weight_decay, self.schedule_steps(epochs), self.warmup)
+        steps = self.schedule_steps(epochs)
+        return optim.adamw_one_cycle([(model.parameters(), self.args.lr)], self.weight_decay, steps, self.warmup)
 
     def batches(self, epoch: int) -> Iterable[Batch]:
         """The batches of one epoch (under torchrun, this rank's share of each)."""
         raise NotImplementedError
 
     def loss(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """The loss of one batch, and metrics to log with it; `model` is the module being trained (DDP-wrapped
-        under torchrun), not necessarily `self.model`."""
+        """The loss of one batch and metrics to log; `model` is the module trained (DDP-wrapped under torchrun)."""
         raise NotImplementedError
 
     def validate(self, model: nn.Module) -> dict[str, float]:
@@ -242,11 +238,8 @@ class Task:
 
     @cached_property
     def checkpoint(self) -> dict[str, Any]:
-        path = self.checkpoint_path
-        if not path.exists():
-            raise FileNotFoundError(
-                f"no checkpoint at {path}: train with `dlserve train {self.name}` or pass --checkpoint"
-            )
+        if not (path := self.checkpoint_path).exists():
+            raise FileNotFoundError(f"no checkpoint at {path}: train with `dlserve train {self.name}` or --checkpoint")
         return torch.load(path, weights_only=False, map_location="cpu")
 
     def load(self) -> nn.Module:
@@ -257,23 +250,8 @@ class Task:
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The checkpoint's weights, or with --average-last K the mean of the last K epochs' snapshots."""
-        k = getattr(self.args, "average_last", 1) or 1
-        if k == 1:
-            return self.checkpoint["state_dict"]
-        kept = snapshots(self.checkpoint_path.parent)
-        if len(kept) < k:
-            raise SystemExit(
-                f"--average-last {k}: the run kept {len(kept)} epoch snapshot(s) in {self.checkpoint_path.parent}; "
-                "train with --keep-snapshots K (K >= the number to average)"
-            )
-        return average_weights(kept[-k:])
-
-    def averaged_epochs(self) -> list[int] | None:
-        """Which epochs --average-last averaged (for the training record); None without averaging."""
-        k = getattr(self.args, "average_last", 1) or 1
-        if k == 1:
-            return None
-        return [int(p.stem.removeprefix("weights-epoch")) for p in snapshots(self.checkpoint_path.parent)[-k:]]
+        k = getattr(self.args, "average_last", 1)
+        return self.checkpoint["state_dict"] if k == 1 else average_last(self.checkpoint_path.parent, k)[1]
 
     def export_graphs(self, model: nn.Module, out: Path) -> dict[str, Path]:
         """Write the ONNX graphs (and any files the service needs) into `out`; the graphs by manifest key."""
@@ -295,9 +273,8 @@ class Task:
         path = self.checkpoint_path.parent / "train_args.json"
         run = json.loads(path.read_text()) if path.exists() else {}
         record = common.training_record(self.checkpoint, run)
-        averaged = self.averaged_epochs()
-        if averaged:
-            record["averaged_epochs"] = averaged
+        if (k := getattr(self.args, "average_last", 1)) > 1:
+            record["averaged_epochs"] = average_last(self.checkpoint_path.parent, k)[0]
         return record
 
     # --- evaluate -------------------------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ class ImageFolder(ImageClassifier, name="image-folder", task="classify"):
     def load(self) -> torch.nn.Module:
         model_class, config_class = ARCHS[self.settings["arch"]]
         model = model_class(config_class(**self.checkpoint["config"]))
-        model.load_state_dict(self.checkpoint["state_dict"])
+        model.load_state_dict(self.weights())
         return model.eval()
 
     def run_record(self) -> dict[str, Any]:
