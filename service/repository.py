@@ -261,6 +261,14 @@ class ModelRepository:
         flagged = [n for n in names if (m := self.entries[n].manifest) is not None and m.default]
         if len(flagged) == 1:
             return flagged[0]
+        # A model still loading may be this task's default, or another of its models: until its manifest is
+        # read, "the only model" or "none is marked" would be answers that change a moment later.
+        pending = sorted(n for n, e in list(self.entries.items()) if e.manifest is None and e.status == Status.loading)
+        if pending:
+            raise ModelNotReady(
+                f"models {pending} are still loading; the default {task} model is known once they are "
+                f"(or name one with `model`: {names})"
+            )
         if len(names) == 1:
             return names[0]
         raise InvalidInput(

@@ -237,3 +237,18 @@ def test_the_default_model_of_a_task_is_explicit(tmp_path):
     chosen = load(tmp_path, default_models={"classify": "alexnet-digits"})
     assert chosen.serving("classify", None).name == "alexnet-digits"  # the setting wins over the manifest
     assert chosen.serving("classify", "lenet-digits").name == "lenet-digits"  # naming a model still works
+
+
+def test_while_a_model_is_still_loading_the_default_is_not_guessed_from_the_others(tmp_path):
+    # Two models of one task, the default still loading: "the only loaded model" would be the wrong one.
+    copy_model(tmp_path, "lenet-digits")
+    copy_model(tmp_path, "other-digits")
+    mark_default(tmp_path, "other-digits", False)
+    repo = ModelRepository(Settings(model_dir=tmp_path, providers="cpu"))
+    repo.discover()
+    repo.load(repo.entries["other-digits"])  # the other one is ready first; lenet-digits is still loading
+    with pytest.raises(ModelNotReady, match=r"models \['lenet-digits'\] are still loading; the default classify"):
+        repo.serving("classify", None)
+    assert repo.serving("classify", "other-digits").name == "other-digits"  # naming a ready model works
+    repo.load(repo.entries["lenet-digits"])
+    assert repo.serving("classify", None).name == "lenet-digits"  # marked default in its manifest
