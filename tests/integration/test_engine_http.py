@@ -76,6 +76,37 @@ def test_classification_identical_with_batching_on_and_off(server, unbatched, mn
     np.testing.assert_allclose([r[0]["probability"] for r in on], [r[0]["probability"] for r in off], atol=1e-5)
 
 
+def test_v2_logits_identical_with_batching_on_and_off_while_typed_requests_share_the_batches(
+    server, unbatched, mnist_test
+):
+    images, _ = mnist_test
+    x = ((images[:24, None] / 255.0 - 0.1307) / 0.3081).astype(np.float32)
+
+    async def run(url):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+
+            def tensor(i, n):
+                return {
+                    "name": "image",
+                    "shape": [n, 1, 28, 28],
+                    "datatype": "FP32",
+                    "data": x[i : i + n].ravel().tolist(),
+                }
+
+            spans = ((0, 1), (1, 3), (4, 1), (5, 8), (13, 2), (15, 9))
+            v2 = [c.post("/v2/models/lenet5-mnist/infer", json={"inputs": [tensor(i, n)]}) for i, n in spans]
+            typed = [c.post("/v1/classify", files=[("files", ("d.png", png(images[i])))]) for i in range(12)]
+            rs = await asyncio.gather(*v2, *typed)
+        assert all(r.status_code == 200 for r in rs), [r.text for r in rs]
+        logits = np.concatenate([np.reshape(r.json()["outputs"][0]["data"], (-1, 10)) for r in rs[: len(v2)]])
+        return logits, [r.json()["results"][0]["predictions"][0]["label"] for r in rs[len(v2) :]]
+
+    (on, on_labels), (off, off_labels) = asyncio.run(run(server.url)), asyncio.run(run(unbatched.url))
+    assert on.shape == (24, 10)
+    np.testing.assert_allclose(on, off, atol=1e-5)
+    assert on_labels == off_labels == [str(y) for y in mnist_test[1][:12]]
+
+
 def test_captions_identical_with_batching_on_and_off(server, unbatched, data_dir):
     names = flickr8k.load_split(data_dir, "test").names[20:32]
     photos = [(flickr8k.root(data_dir) / "images" / n).read_bytes() for n in names]

@@ -31,6 +31,10 @@ def test_lenet_train_resume_export_and_serve(tmp_path, data_dir):
             "--data-dir", str(data_dir), "--eval-limit", "200")  # fmt: skip
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["task"] == "classify" and manifest["metrics"]["test_images"] == 200
+    # Through the recipe as PNG uploads and on raw tensors: near each other, for a model of a few steps too.
+    metrics = manifest["metrics"]
+    assert 0 <= metrics["test_error_served"] <= 1 and abs(metrics["test_error_served"] - metrics["test_error"]) < 0.2
+    assert set(manifest["metrics_method"]) == {"test_error", "test_error_served"}
     assert manifest["parity"]["max_abs_diff"] <= 1e-4 and manifest["parity"]["batch_sizes"] == [1, 7, 64]
     assert manifest["dataset"]["files"]["t10k-images-idx3-ubyte.gz"] == "md5:9fb629c4189551a2d022fa330f9573f3"
     assert manifest["training"]["steps"] == 8
