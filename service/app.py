@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import APIKeyMiddleware
+from service.direct import DirectRoutes
 from service.engine.lifecycle import ClientGone
 from service.errors import install_handlers
 from service.limits import BodyLimitMiddleware
@@ -63,7 +64,9 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
     app.state.settings, app.state.repository, app.state.metrics = settings, repository, metrics
     app.state.drain = drain = Drain()
     # Added innermost first. Outermost: request ids, logs and metrics (so 401s and 413s are logged too), then
-    # the in-flight count for graceful shutdown, CORS (preflights carry no key), keys, the body limit.
+    # the in-flight count for graceful shutdown, CORS (preflights carry no key), keys, the body limit, and the
+    # direct inference routes, past which FastAPI routes everything else.
+    app.add_middleware(DirectRoutes, api=app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, open_paths=settings.auth_open_paths)
     if settings.cors_origins:

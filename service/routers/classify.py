@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from service.dependencies import CallsDep
 from service.errors import InvalidInput
 from service.runtimes.classifier import ClassifierRuntime
-from service.schemas.classify import ClassifyResponse, ClassifyResult, Prediction
-from service.schemas.common import ErrorResponse, ModelQuery, VersionQuery
+from service.schemas.classify import ClassifyParams, ClassifyResponse, ClassifyResult, Prediction
+from service.schemas.common import ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["classify"])
 
@@ -33,13 +33,9 @@ ERRORS = {code: {"model": ErrorResponse} for code in (404, 413, 415, 422, 429, 5
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS, openapi_extra=REQUEST_BODY)
-async def classify(
-    calls: CallsDep,
-    model: ModelQuery = None,
-    version: VersionQuery = None,
-    top_k: Annotated[int, Query(ge=1, description="how many labels to return per image")] = 3,
-) -> ClassifyResponse:
-    async with calls.admit(ClassifierRuntime, model, version) as call:  # 429 here, before the body is read
+async def classify(calls: CallsDep, params: Annotated[ClassifyParams, Query()]) -> ClassifyResponse:
+    top_k = params.top_k
+    async with calls.admit(ClassifierRuntime, params.model, params.version) as call:  # 429 before the body
         labels = call.runtime.labels
         if top_k > len(labels):
             raise InvalidInput(f"top_k is {top_k}; allowed: 1..{len(labels)} for model {call.entry.name!r}")
