@@ -83,7 +83,8 @@ class ModelCall(Generic[R]):
 
     async def run(self, work: Awaitable[T]) -> T:
         """Await `work` within what is left of the deadline (504 past it); drop it if the client disconnects."""
-        gone = None if self.request is None else wait_for_disconnect(self.request)
+        request = self.request
+        gone = None if request is None else lambda: wait_for_disconnect(request)
         return await guarded(work, self.remaining(), self.timeout, gone)
 
     async def images(self) -> tuple[list[str], np.ndarray]:

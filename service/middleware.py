@@ -58,11 +58,12 @@ class RequestMiddleware:
             model = state.get("model", "-")
             if endpoint not in PROBE_PATHS:
                 self.metrics.request_done(model, endpoint, status, elapsed)
-            access.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={"request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
-                       "model": model, "duration_ms": round(elapsed * 1000, 3)},
-            )  # fmt: skip
+            if access.isEnabledFor(logging.INFO):  # the line's fields cost more than the check
+                access.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={"request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
+                           "model": model, "duration_ms": round(elapsed * 1000, 3)},
+                )  # fmt: skip

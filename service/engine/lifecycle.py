@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import Request
@@ -13,6 +13,7 @@ from service.errors import DeadlineExceeded, InvalidInput
 T = TypeVar("T")
 HEADER = "x-request-timeout"
 MAX_TIMEOUT_S = 600.0
+WATCH_AFTER_S = 0.05  # work still running after this long gets a watcher for its client's disconnect
 
 
 def deadline_seconds(request: Request, default: float) -> float:
@@ -42,20 +43,26 @@ class ClientGone(Exception):
 
 
 async def guarded(
-    work: Awaitable[T], timeout: float, deadline: float | None = None, gone: Awaitable[None] | None = None
+    work: Awaitable[T],
+    timeout: float,
+    deadline: float | None = None,
+    gone: Callable[[], Awaitable[None]] | None = None,
+    watch_after: float = WATCH_AFTER_S,
 ) -> T:
-    """Await `work`; cancel it and raise DeadlineExceeded past `timeout`, or ClientGone once `gone` returns.
+    """Await `work`; cancel it and raise DeadlineExceeded past `timeout`, or ClientGone once `gone()` returns.
 
     `deadline` is the request's whole deadline, for the message, when `timeout` is what is left of it. `gone`
-    watches the client (HTTP: `wait_for_disconnect`); a gRPC call needs none, as grpc cancels its handler.
+    makes the awaitable that watches the client (HTTP: `wait_for_disconnect`); a gRPC call needs none, as grpc
+    cancels its handler.
 
-    The work runs in the calling task under a timeout scope; only the watcher gets a task of its own, which
-    cancels the caller when the client leaves. (Two tasks and an asyncio.wait per request cost more than
-    a small model's whole call.)"""
+    The work runs in the calling task under a timeout scope. The watcher starts only if the work is still
+    running `watch_after` seconds on: a task per request would cost more than the whole of a quick request,
+    while work that takes longer (a generation, a beam search, a long queue) is still dropped as soon as its
+    client leaves."""
     caller = asyncio.current_task()
     assert caller is not None, "guarded() runs in a task"
     left = finished = False
-    watcher = None
+    watcher: asyncio.Future | None = None
 
     def client_left(w: asyncio.Future) -> None:
         nonlocal left
@@ -64,9 +71,13 @@ async def guarded(
             left = True
             caller.cancel()
 
-    if gone is not None:
-        watcher = asyncio.ensure_future(gone)
+    def watch() -> None:
+        nonlocal watcher
+        assert gone is not None
+        watcher = asyncio.ensure_future(gone())
         watcher.add_done_callback(client_left)
+
+    timer = None if gone is None else asyncio.get_running_loop().call_later(watch_after, watch)
     scope = asyncio.timeout(timeout)
     try:
         async with scope:
@@ -85,6 +96,8 @@ async def guarded(
         raise ClientGone() from None
     finally:
         finished = True
+        if timer is not None:
+            timer.cancel()
         if watcher is not None:
             watcher.remove_done_callback(client_left)
             watcher.cancel()

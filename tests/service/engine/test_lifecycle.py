@@ -29,7 +29,7 @@ def test_the_work_result_comes_back_and_nothing_is_left_running():
     async def main():
         log: list[str] = []
         gone = asyncio.Event()
-        result = await guarded(slow(0.01, log), 1.0, gone=gone.wait())
+        result = await guarded(slow(0.01, log), 1.0, gone=gone.wait, watch_after=0)
         await asyncio.sleep(0.02)
         return result, log, len(asyncio.all_tasks())
 
@@ -54,7 +54,7 @@ def test_a_client_that_leaves_cancels_the_work_and_the_caller_carries_on():
             await asyncio.sleep(0.01)
 
         with pytest.raises(ClientGone):
-            await guarded(slow(5, log), 1.0, gone=leaves())
+            await guarded(slow(5, log), 1.0, gone=leaves, watch_after=0)
         await asyncio.sleep(0.01)  # the caller was uncancelled: it can go on awaiting
         return log
 
@@ -75,7 +75,7 @@ def test_the_works_own_timeout_error_is_not_a_deadline():
 def test_a_cancellation_from_outside_stays_a_cancellation():
     async def main():
         log: list[str] = []
-        task = asyncio.ensure_future(guarded(slow(5, log), 1.0, gone=asyncio.Event().wait()))
+        task = asyncio.ensure_future(guarded(slow(5, log), 1.0, gone=asyncio.Event().wait, watch_after=0))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -90,11 +90,13 @@ def test_a_client_leaving_as_the_work_ends_does_not_cancel_what_the_caller_does_
         gone = asyncio.Event()
 
         async def work():
+            for _ in range(3):  # the watcher starts and waits
+                await asyncio.sleep(0)
             gone.set()
             await asyncio.sleep(0)  # the watcher finishes in the loop iteration where the work resumes and ends
             return "done"
 
-        result = await guarded(work(), 1.0, gone=gone.wait())
+        result = await guarded(work(), 1.0, gone=gone.wait, watch_after=0)
         await asyncio.sleep(0.02)  # a stray cancel would land here
         return result
 
@@ -112,3 +114,23 @@ def test_deadline_header_in_seconds_within_bounds():
     for bad in ("0", "-1", "abc", "601"):
         with pytest.raises(InvalidInput, match="X-Request-Timeout"):
             deadline_seconds(request({"X-Request-Timeout": bad}), 30.0)
+
+
+def test_quick_work_never_starts_a_watcher_and_slow_work_gets_one_after_the_delay():
+    async def main():
+        started: list[float] = []
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+
+        def gone():
+            started.append(loop.time() - t0)
+            return asyncio.Event().wait()
+
+        await guarded(asyncio.sleep(0.005), 1.0, gone=gone, watch_after=0.05)
+        quick = list(started)
+        t0 = loop.time()
+        await guarded(asyncio.sleep(0.12), 1.0, gone=gone, watch_after=0.05)
+        return quick, started
+
+    quick, started = run(main())
+    assert quick == [] and len(started) == 1 and 0.04 <= started[0] < 0.11
