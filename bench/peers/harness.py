@@ -98,9 +98,10 @@ class Running:
         fill = {"python": str(interpreter(server)), "bin": str(interpreter(server).parent), "port": str(self.port),
                 "port2": str(free_port()), "port3": str(free_port())}  # fmt: skip
         cmd = [part.format(**fill) for part in server.command]
-        env = {**os.environ, "PYTHONPATH": str(REPO), **{k: v.format(**fill) for k, v in server.env.items()}}
+        root = server.root or REPO
+        env = {**os.environ, "PYTHONPATH": str(root), **{k: v.format(**fill) for k, v in server.env.items()}}
         with log.open("wb") as out:
-            self.proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)  # fmt: skip
         self.wait_ready(startup_s)
 

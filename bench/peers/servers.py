@@ -10,6 +10,7 @@ the HTTP port and "{port2}", "{port3}" extra free ports (gRPC, metrics) for serv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 KINDS = ("typed", "v2")
 BASELINE = "dlserve (batching)"  # the ratios' denominator: dlserve, batching on, one process
@@ -26,6 +27,7 @@ class Server:
     venv: str | None = None  # bench/.venv/<venv>; None: the interpreter running the benchmark (this repository's)
     env: dict[str, str] = field(default_factory=dict)
     config: str = ""  # how it is set up, for the README and results.json
+    root: Path | None = None  # the checkout it runs from (cwd and PYTHONPATH); None: this one (bench.ab: another)
 
 
 def dlserve(name: str, batching: bool = True, workers: int = 1, kinds: tuple[str, ...] = KINDS, **env: str) -> Server:
