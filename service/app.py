@@ -42,8 +42,7 @@ log = logging.getLogger("dlserve")
 
 def create_app(settings: Settings | None = None, repository: ModelRepository | None = None) -> FastAPI:
     settings = settings or Settings()
-    repository = repository or ModelRepository(settings, metrics=Metrics())
-    metrics = repository.metrics
+    metrics = (repository := repository or ModelRepository(settings, metrics=Metrics())).metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,9 +62,8 @@ def create_app(settings: Settings | None = None, repository: ModelRepository | N
     )
     app.state.settings, app.state.repository, app.state.metrics = settings, repository, metrics
     app.state.drain = drain = Drain()
-    # Added innermost first. Outermost: request ids, logs and metrics (so 401s and 413s are logged too), then
-    # the in-flight count for graceful shutdown, CORS (preflights carry no key), keys, the body limit, and the
-    # direct inference routes, past which FastAPI routes everything else.
+    # Added innermost first. Outermost: request ids, logs and metrics (so 401s and 413s are logged too), the
+    # in-flight count for shutdown, CORS (preflights carry no key), keys, the body limit, the direct routes.
     app.add_middleware(DirectRoutes, api=app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, open_paths=settings.auth_open_paths)

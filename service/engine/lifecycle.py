@@ -55,10 +55,9 @@ async def guarded(
     makes the awaitable that watches the client (HTTP: `wait_for_disconnect`); a gRPC call needs none, as grpc
     cancels its handler.
 
-    The work runs in the calling task under a timeout scope. The watcher starts only if the work is still
-    running `watch_after` seconds on: a task per request would cost more than the whole of a quick request,
-    while work that takes longer (a generation, a beam search, a long queue) is still dropped as soon as its
-    client leaves."""
+    The work runs in the calling task under a timeout scope. The watcher starts only for work still running
+    `watch_after` seconds on: a task per request costs more than a quick request, while longer work (a
+    generation, a beam search, a long queue) is still dropped as soon as its client leaves."""
     caller = asyncio.current_task()
     assert caller is not None, "guarded() runs in a task"
     left = finished = False
