@@ -157,6 +157,9 @@ class Manifest(BaseModel):
     # "module:Class" of a runtime outside service/runtimes; default: the runtime registered for `task`.
     runtime: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     default: bool = False  # the model a request for this task gets when it names none
+    # A version served only when a load names it (an int8 copy that missed its goal): startup serves the newest
+    # version without it (core/model_folders.py served_versions).
+    opt_in: bool = False
     description: str = ""
     graphs: dict[str, GraphSpec]
     metrics: dict[str, float | int] = {}

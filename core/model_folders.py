@@ -20,12 +20,28 @@ def version_folders(model_folder: Path) -> list[Path]:
 
 
 def latest_version(model_folder: Path) -> Path | None:
-    return next(iter(version_folders(model_folder)), None)
+    """The version a model serves when no version is named: the first of `served_versions`."""
+    return next(iter(served_versions(model_folder)), None)
+
+
+def served_versions(model_folder: Path) -> list[Path]:
+    """The versions startup tries, in order: newest first, leaving out those whose manifest says `opt_in` (unless
+    every version does). A manifest that cannot be read counts as not opt-in, so loading it reports why."""
+    versions = version_folders(model_folder)
+    chosen = [v for v in versions if not _opt_in(v)]
+    return chosen or versions
+
+
+def _opt_in(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "manifest.json").read_text()).get("opt_in") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def next_version(model_folder: Path) -> int:
     """The version a new export of this model gets: one past the newest, 1 for a new model."""
-    newest = latest_version(model_folder) if model_folder.is_dir() else None
+    newest = next(iter(version_folders(model_folder)), None) if model_folder.is_dir() else None
     return int(newest.name) + 1 if newest else 1
 
 

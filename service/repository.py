@@ -1,8 +1,9 @@
 """The model repository: discovers `models/<name>/<version>/`, loads each model, tracks its status.
 
-The latest version that loads serves. A model can be (re)loaded or unloaded while the server runs: the new
-version is built and checked beside the serving one (manifest, sha256, reference pair, warm-up) and swapped in
-as one new entry, so a request that already holds the old entry finishes on it; a failed load changes nothing.
+The newest version that loads serves; a version whose manifest says `opt_in` serves only when a load names it.
+A model can be (re)loaded or unloaded while the server runs: the new version is built and checked beside the
+serving one (manifest, sha256, reference pair, warm-up) and swapped in as one new entry, so a request that
+already holds the old entry finishes on it; a failed load changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from core.manifest import Manifest
-from core.model_folders import NAME_PATTERN, latest_version, read_manifest, reason_of, version_folders
+from core.model_folders import NAME_PATTERN, latest_version, read_manifest, reason_of, served_versions, version_folders
 from service.engine.engines import Engine
 from service.errors import BadRequest, InvalidInput, ModelNotFound, ModelNotReady
 from service.metrics import Metrics
@@ -118,7 +119,7 @@ class ModelRepository:
     def load(self, entry: ModelEntry) -> None:
         """Startup: serve the newest version that passes its checks; the model fails when none does."""
         with self._load_lock:
-            versions = version_folders(entry.folder) if entry.folder.is_dir() else []
+            versions = served_versions(entry.folder) if entry.folder.is_dir() else []
             skipped: list[tuple[Path, str]] = []
             for version_dir in versions:
                 try:

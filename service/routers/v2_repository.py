@@ -56,7 +56,7 @@ def repository_index(repository: RepositoryDep) -> list[RepositoryModel]:
 
 @router.post("/models/{name}/load", response_model=RepositoryModel, responses=ERRORS, openapi_extra=BODY)
 async def load_model(name: str, request: Request, repository: RepositoryDep, body: RequestDep) -> RepositoryModel:
-    """Load the newest version (or `parameters.version`); 400 with the reason when it fails its checks."""
+    """Load the newest version that is not opt-in (or `parameters.version`); 400 with the reason when it fails."""
     request.state.model = name
     return index_row(await repository.reload(name, _version(body)))
 

@@ -8,7 +8,14 @@ import shutil
 import pytest
 from tests_support import MODELS
 
-from core.model_folders import NAME_PATTERN, latest_version, read_manifest, version_folders
+from core.model_folders import (
+    NAME_PATTERN,
+    latest_version,
+    next_version,
+    read_manifest,
+    served_versions,
+    version_folders,
+)  # fmt: skip
 
 
 def test_versions_are_numbered_folders_newest_first(tmp_path):
@@ -18,6 +25,22 @@ def test_versions_are_numbered_folders_newest_first(tmp_path):
     assert [p.name for p in version_folders(tmp_path)] == ["10", "03", "2", "1"]
     assert latest_version(tmp_path).name == "10"
     assert latest_version(tmp_path / "10") is None
+
+
+def test_opt_in_versions_are_served_only_when_no_other_version_is(tmp_path):
+    for version, opt_in in ((1, False), (2, True), (3, None)):
+        (tmp_path / str(version)).mkdir()
+        if opt_in is not None:
+            (tmp_path / str(version) / "manifest.json").write_text(json.dumps({"opt_in": opt_in}))
+    (tmp_path / "4").mkdir()
+    (tmp_path / "4" / "manifest.json").write_text("{broken")  # counts as not opt-in: loading it says why
+    assert [p.name for p in served_versions(tmp_path)] == ["4", "3", "1"]
+    (tmp_path / "4" / "manifest.json").write_text(json.dumps({"opt_in": True}))
+    assert latest_version(tmp_path).name == "3" and next_version(tmp_path) == 5  # a new export follows them all
+    only = tmp_path / "only-opt-in"
+    (only / "1").mkdir(parents=True)
+    (only / "1" / "manifest.json").write_text(json.dumps({"opt_in": True}))
+    assert [p.name for p in served_versions(only)] == ["1"]
 
 
 def test_manifest_errors_say_what_is_wrong(tmp_path):

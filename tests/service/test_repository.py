@@ -122,6 +122,22 @@ def test_startup_serves_the_latest_version_that_loads(tmp_path):
     assert entry.reason.endswith("; serving version 1")
 
 
+def test_startup_leaves_an_opt_in_version_to_a_load_that_names_it(tmp_path):
+    copy_model(tmp_path, "digits")
+    opt_in = add_version(tmp_path, "digits", 2)
+    manifest = json.loads((opt_in / "manifest.json").read_text())
+    (opt_in / "manifest.json").write_text(json.dumps({**manifest, "opt_in": True}))
+    repo = load(tmp_path)
+    assert repo.get("digits").version == 1 and repo.get("digits").reason is None
+
+    async def scenario() -> None:
+        assert (await repo.reload("digits")).version == 1
+        assert (await repo.reload("digits", version=2)).version == 2
+        await repo.stop()
+
+    asyncio.run(scenario())
+
+
 def test_reload_swaps_in_a_new_entry_and_drains_the_old_engine(tmp_path):
     copy_model(tmp_path, "digits")
     repo = load(tmp_path)

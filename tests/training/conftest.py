@@ -3,6 +3,7 @@ that an exported folder is served and evaluated."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,5 +96,37 @@ def serve_and_evaluate(capsys: pytest.CaptureFixture[str], data_dir: Path) -> Ca
         capsys.readouterr()
         run("evaluate", name, ["--out", str(out), "--data-dir", str(data_dir), *options])
         return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    return check
+
+
+@pytest.fixture
+def quantize_and_serve(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+    """`dlserve export <name> --quantize int8` of the float folder `src` into the next version, with a short
+    timing; checks that the service loads the int8 version when asked for it by number, and that startup serves
+    it only when export said it meets its goal. Returns the int8 manifest."""
+    from training import quantize
+
+    timing = quantize.items_per_second
+    monkeypatch.setattr(quantize, "items_per_second", lambda w: timing(w, rounds=1, min_seconds=0.05))
+
+    def check(src: Path, *options: str) -> dict[str, Any]:
+        name, out = src.parent.name, src.parent / str(int(src.name) + 1)
+        run("export", name, ["--quantize", "int8", "--out", str(out), "--data-dir", str(data_dir), *options])
+        m = json.loads((out / "manifest.json").read_text())
+        summary = m["quantization"]["summary"]
+        assert m["version"] == int(out.name) and m["quantization"]["from_version"] == int(src.name)
+        assert m["opt_in"] is not summary["served_by_default"]
+        repo = ModelRepository(Settings(model_dir=src.parent.parent))
+        repo.load_all()
+        assert repo.get(name).version == (int(out.name) if summary["served_by_default"] else int(src.name))
+
+        async def load_int8() -> None:
+            entry = await repo.reload(name, version=int(out.name))
+            assert entry.status == Status.ready and entry.manifest.opt_in is m["opt_in"]
+            await repo.stop()
+
+        asyncio.run(load_int8())
+        return m
 
     return check

@@ -24,6 +24,8 @@ evaluate:  test_scores(folder, manifest) -> one JSON line
   description, graphs (file, sha256, inputs, outputs), dataset(), training_record(), code_commit, the
   reference pair and batching.
 - `test_scores` measures an exported model folder on the test split; `limited` cuts a split to --eval-limit.
+  export --quantize int8 (training/quantize.py) scores a float folder and its int8 copy with it, times both with
+  `workload`, and serves the copy by default when it meets `quantized_goal`.
 
 Options: every task has the common ones (training/tasks/common.py); `add_train_args` and `add_export_args` add
 its own. A task that is not one Trainer run (the captioner trains in stages) overrides `train` itself.
@@ -48,7 +50,7 @@ from torch import nn
 
 from core.graph_specs import cpu_session, graph_entry, reference_pair
 from core.manifest import Manifest
-from training import distributed, optim
+from training import distributed, optim, quantize
 from training.export import code_commit, write_manifest
 from training.paths import MODELS_DIR, RUNS_DIR, default_data_dir
 from training.tasks import common
@@ -75,6 +77,7 @@ class Task:
     batching: ClassVar[dict[str, float]] = {"max_batch_size": 64, "max_delay_ms": 2}
     keep_snapshots: ClassVar[int] = 0  # the default of --keep-snapshots: epochs whose weights export can average
     default: ClassVar[bool] = False  # the model its task serves when a request names none (manifest "default")
+    quantized_goal: ClassVar[quantize.Goal] = quantize.Goal()  # what an int8 version keeps to serve by default
     registry: ClassVar[dict[str, type[Task]]] = {}
 
     def __init_subclass__(cls, name: str = "", task: str = "", register: bool = True, **kwargs: Any) -> None:
@@ -101,7 +104,7 @@ class Task:
             common.add_train_args(p, cls.epochs, cls.lr, cls.batch_size, cls.keep_snapshots)
             cls.add_train_args(p)
         elif command in ("export", "evaluate"):
-            common.add_export_args(p, cls.name)
+            common.add_export_args(p, cls.name, command)
             cls.add_export_args(p, command)
         else:
             raise ValueError(f"unknown command {command!r}; allowed: train, export, evaluate")
@@ -167,16 +170,11 @@ class Task:
 
     def trainer_config(self) -> TrainerConfig:
         a = self.args
+        steps = (a.max_steps or 5) if a.dry_run else a.max_steps
         return TrainerConfig(
-            epochs=1 if a.dry_run else a.epochs,
-            seed=a.seed,
-            max_steps=(a.max_steps or 5) if a.dry_run else a.max_steps,
-            grad_clip=self.grad_clip,
-            checkpoint_dir=self.run_dir,
-            resume=a.resume,
-            progress=not a.no_progress,
-            keep_snapshots=a.keep_snapshots,
-        )
+            epochs=1 if a.dry_run else a.epochs, seed=a.seed, max_steps=steps, grad_clip=self.grad_clip,
+            checkpoint_dir=self.run_dir, resume=a.resume, progress=not a.no_progress, keep_snapshots=a.keep_snapshots,
+        )  # fmt: skip
 
     def steps_per_epoch(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} does not say how many steps an epoch has")
@@ -205,9 +203,11 @@ class Task:
         """The settings of the run, for the manifest's training record."""
         return {"batch_size": self.args.batch_size, "lr": self.args.lr, "optimizer": optim.NAME}
 
-    # --- export ---------------------------------------------------------------------------------------------------
+    # --- export and evaluate --------------------------------------------------------------------------------------
 
     def export(self) -> dict[str, Any]:
+        if getattr(self.args, "quantize", None):  # an int8 copy of an exported version, not of the checkpoint
+            return quantize.export_quantized(self)
         out = self.out_dir
         out.mkdir(parents=True, exist_ok=True)
         model = self.load()
@@ -265,6 +265,10 @@ class Task:
         """The graph and inputs of the reference pair the service re-runs at load time."""
         raise NotImplementedError
 
+    def workload(self, folder: Path, manifest: dict[str, Any]) -> quantize.Workload:
+        """What export --quantize times on the float and the int8 folder (default: the reference graph)."""
+        return quantize.reference_workload(folder, manifest)
+
     def dataset(self) -> dict[str, Any]:
         """The dataset's name and the checksums of the files it was read from."""
         return {}
@@ -277,12 +281,9 @@ class Task:
             record["averaged_epochs"] = average_last(self.checkpoint_path.parent, k)[0]
         return record
 
-    # --- evaluate -------------------------------------------------------------------------------------------------
-
     def evaluate(self) -> dict[str, Any]:
         folder = self.out_dir
-        manifest = json.loads((folder / "manifest.json").read_text())
-        scores = {"model": self.name, **self.test_scores(folder, manifest)}
+        scores = {"model": self.name, **self.test_scores(folder, json.loads((folder / "manifest.json").read_text()))}
         print(json.dumps(scores))
         return scores
 

@@ -27,6 +27,7 @@ import torch
 from tokenizers import Tokenizer
 
 from core.manifest import Photo
+from training import quantize
 from training.caption_metrics import ConstantCaptionSearch, coco_scores
 from training.captioning import export as graphs
 from training.captioning import stages
@@ -58,6 +59,9 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
     description = "CNN+LSTM image captioner (Show, Attend and Tell) trained from scratch on Flickr8k"
     epochs, lr, batch_size = 25, 2e-3, 64
     batching = {"max_batch_size": 32, "max_delay_ms": 2}
+    quantized_goal = quantize.Goal(
+        "bleu4", 0.5, metrics={"test_images": "test_images", **{k: f"test_{k}" for k in ("bleu1", "bleu4", "cider")}}
+    )
 
     @classmethod
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:

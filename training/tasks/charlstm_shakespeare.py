@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from training import distributed
+from training import distributed, quantize
 from training.data import shakespeare
 from training.export import assert_parity, cpu_session, export_onnx
 from training.models.char_lstm import CharLSTM, CharLSTMConfig, CharLSTMPrefill, CharLSTMStep
@@ -60,6 +61,17 @@ def val_loss_onnx(step_path: Path, ids: np.ndarray, layers: int, hidden: int) ->
     return total / (EVAL_STREAMS * (rows.shape[1] - 1))
 
 
+def greedy_tokens(session: ort.InferenceSession, manifest: dict[str, Any], streams: int = 16, steps: int = 64) -> int:
+    """Generate greedily from 16 streams one step at a time, as a server decodes; returns the tokens made."""
+    state = manifest["state"]
+    h = np.zeros((state["num_layers"], streams, state["hidden_size"]), np.float32)
+    c, tokens = np.zeros_like(h), np.arange(streams, dtype=np.int64) % len(manifest["vocab"])
+    for _ in range(steps):
+        logits, h, c = session.run(None, {"tokens": tokens, "h": h, "c": c})
+        tokens = logits.argmax(1).astype(np.int64)
+    return streams * steps
+
+
 def check_parity(model: CharLSTM, step_path: Path, prefill_path: Path, vocab_size: int) -> dict[str, float]:
     """Step and prefill graphs against PyTorch at batch 1 and 16, and over a 50-step greedy rollout."""
     step, prefill = cpu_session(step_path), cpu_session(prefill_path)
@@ -95,6 +107,10 @@ class CharLstmShakespeare(Task, name="charlstm-shakespeare", task="generate"):
     description = "Character-level LSTM (char-rnn) trained on Tiny Shakespeare"
     data_parallel = True  # each rank takes its share of the streams
     model_class, config_class = CharLSTM, CharLSTMConfig
+    quantized_goal = quantize.Goal(
+        "val_loss_nats_per_char", 0.02, higher_is_better=False, speedup=1.3,
+        metrics={"val_loss_nats_per_char": "val_loss_nats_per_char", "val_characters": "val_characters"},
+    )  # fmt: skip
     epochs, lr, batch_size = 30, 2e-3, 64
     weight_decay, warmup = 0.01, 0.05
 
@@ -197,6 +213,10 @@ class CharLstmShakespeare(Task, name="charlstm-shakespeare", task="generate"):
 
     def dataset(self) -> dict[str, Any]:
         return {"name": "Tiny Shakespeare", "files": shakespeare.checksums(), "split": "first 90% train, last 10% val"}
+
+    def workload(self, folder: Path, manifest: dict[str, Any]) -> quantize.Workload:
+        session = cpu_session(folder / manifest["graphs"]["step"]["file"])
+        return quantize.Workload("tokens/s (16 streams, 64 steps each)", lambda: greedy_tokens(session, manifest))
 
     def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         val, state = self.limited(self.corpus.val), manifest["state"]

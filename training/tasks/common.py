@@ -31,7 +31,7 @@ def add_train_args(
     )  # fmt: skip
 
 
-def add_export_args(p: argparse.ArgumentParser, name: str) -> None:
+def add_export_args(p: argparse.ArgumentParser, name: str, command: str = "export") -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--checkpoint", type=Path, default=None, help=f"default: runs/{name}/checkpoint.pt")
     p.add_argument("--out", type=Path, default=None, help=f"model folder (default: models/{name}/1)")
@@ -40,6 +40,15 @@ def add_export_args(p: argparse.ArgumentParser, name: str) -> None:
         "--average-last", type=positive, default=1, metavar="K",
         help="export the mean of the weights of the run's last K epochs (kept by train --keep-snapshots)",
     )  # fmt: skip
+    if command == "export":
+        p.add_argument(
+            "--quantize", choices=["int8"], default=None,
+            help="write an int8 copy of an exported version as the next version (training/quantize.py)",
+        )  # fmt: skip
+        p.add_argument(
+            "--from-version", type=positive, default=None, metavar="N",
+            help="with --quantize: the float version to quantize (default: the newest one)",
+        )  # fmt: skip
 
 
 def positive(text: str) -> int:

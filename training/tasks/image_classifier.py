@@ -23,7 +23,7 @@ from PIL import Image
 
 from core.manifest import ImageRecipe
 from core.preprocessing.recipes import apply
-from training import distributed, optim
+from training import distributed, optim, quantize
 from training.augment import random_translate_flip
 from training.export import assert_parity, cpu_session, export_onnx
 from training.grid import write_grid
@@ -62,6 +62,9 @@ class ImageClassifier(Task):
     epochs, lr, batch_size = 16, 0.3, 512
     weight_decay = 5e-4
     warmup = 0.25
+    quantized_goal = quantize.Goal(
+        "accuracy", 0.002, metrics={"accuracy": "test_accuracy", "test_images": "test_images"}
+    )
 
     @classmethod
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:

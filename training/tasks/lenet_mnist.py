@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.preprocessing import recipes
-from training import distributed, optim
+from training import distributed, optim, quantize
 from training.augment import random_affine
 from training.data import mnist
 from training.export import assert_parity, cpu_session, export_onnx
@@ -59,6 +59,10 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
     model_class, config_class = LeNet5, LeNetConfig
     epochs, lr, batch_size = 40, 2e-3, 128
     default = True  # /v1/classify without ?model= classifies digits, as it did before the photo classifier
+    quantized_goal = quantize.Goal(
+        "test_error_served", 0.001, higher_is_better=False,
+        metrics={k: k for k in ("test_error", "test_accuracy", "test_images", "test_error_served")},
+    )  # fmt: skip
 
     @classmethod
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 
-from training import distributed
+from training import distributed, quantize
 from training.data import multi30k
 from training.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from training.tasks.base import Task
@@ -33,6 +33,11 @@ class Translate(Task, task="translate"):
 
     data_parallel = True  # each rank takes its share of every batch
     model_class, config_class = Seq2Seq, Seq2SeqConfig
+    quantized_goal = quantize.Goal(
+        "bleu", 0.5, speedup=1.5,
+        metrics={"bleu": "test2016_bleu", "bleu_tokenized": "test2016_bleu_tokenized", "chrf": "test2016_chrf",
+                 "test_sentences": "test_sentences"},
+    )  # fmt: skip
     epochs, lr, batch_size = 12, 2e-3, 96
     weight_decay, warmup, grad_clip = 0.01, 0.05, 1.0
     keep_snapshots = 5  # export --average-last averages the weights of the last epochs
@@ -240,6 +245,12 @@ class Translate(Task, task="translate"):
         scores = corpus_scores(OnnxTranslator(folder), te_src, te_tgt, beam, alpha, self.languages[1])
         del scores["hypotheses"]
         return {"test_sentences": len(te_src), "beam_size": beam, "alpha": alpha, **scores}
+
+    def workload(self, folder: Path, manifest: dict[str, Any]) -> quantize.Workload:
+        translator, texts, beam = OnnxTranslator(folder), self.test_pairs[0][:32], self.args.beam_size
+        alpha = manifest["decoding"].get("alpha", 1.0)
+        unit = f"sentences/s (32 test2016 sentences at a time, beam {beam})"
+        return quantize.Workload(unit, lambda: len(translator.translate(texts, beam, alpha)))
 
 
 def alphas(text: str) -> list[float]:

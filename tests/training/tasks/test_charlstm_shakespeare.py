@@ -13,7 +13,7 @@ NAME = "charlstm-shakespeare"
 TINY = ["--hidden-size", "32", "--layers", "1", "--embed-dim", "16", "--bptt", "32", "--batch-size", "16"]
 
 
-def test_dry_run_export_serve_and_evaluate(tmp_path, data_dir, serve_and_evaluate):
+def test_dry_run_export_serve_and_evaluate(tmp_path, data_dir, serve_and_evaluate, quantize_and_serve):
     runs, out = tmp_path / "run", tmp_path / "models" / NAME / "2"
     run("train", NAME, ["--dry-run", "--no-progress", "--max-steps", "3", "--run-dir", str(runs), "--data-dir",
                         str(data_dir), *TINY])  # fmt: skip
@@ -34,3 +34,10 @@ def test_dry_run_export_serve_and_evaluate(tmp_path, data_dir, serve_and_evaluat
     scores = serve_and_evaluate(out, "--eval-limit", "300")
     assert scores["model"] == NAME and scores["val_characters"] == 300
     assert round(scores["val_loss_nats_per_char"], 4) == m["metrics"]["val_loss_nats_per_char"]
+    q = quantize_and_serve(out, "--eval-limit", "300")  # int8 beside float: both scored on the same characters
+    assert q["quantization"]["graphs"]["step"]["integer_ops"] == {"DynamicQuantizeLSTM": 1, "MatMulInteger": 1}
+    float_loss, int8_loss = (q["quantization"]["scores"][k]["val_loss_nats_per_char"] for k in ("float", "int8"))
+    assert round(float_loss, 4) == m["metrics"]["val_loss_nats_per_char"] and abs(int8_loss - float_loss) < 0.05
+    parameters = m["metrics"]["parameters"]
+    assert q["metrics"] == {"val_loss_nats_per_char": int8_loss, "val_characters": 300, "parameters": parameters}
+    assert q["quantization"]["summary"]["speed"]["unit"] == "tokens/s (16 streams, 64 steps each)"

@@ -17,7 +17,7 @@ def test_each_language_pair_is_its_own_model():
     assert TASKS["gru-en-fr"] is not TASKS["gru-en-de"] and issubclass(TASKS["gru-en-de"], TASKS["gru-en-fr"].__base__)
 
 
-def test_dry_run_fine_tune_export_serve_and_evaluate(tmp_path, data_dir, serve_and_evaluate):
+def test_dry_run_fine_tune_export_serve_and_evaluate(tmp_path, data_dir, serve_and_evaluate, quantize_and_serve):
     first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "models" / NAME / "1"
     run("train", NAME, [*TINY, "--run-dir", str(first), "--data-dir", str(data_dir)])
     run("train", NAME, [*TINY, "--run-dir", str(second), "--data-dir", str(data_dir), "--init-from",
@@ -45,3 +45,9 @@ def test_dry_run_fine_tune_export_serve_and_evaluate(tmp_path, data_dir, serve_a
     assert scores["bleu"] == m["metrics"]["test2016_bleu"] and scores["signature"] == m["bleu_signature"]
     assert scores["alpha"] == decoding["alpha"]  # evaluate decodes as the manifest says
     assert scores["bleu_tokenized"] == m["metrics"]["test2016_bleu_tokenized"]
+    q = quantize_and_serve(out, "--eval-limit", "6", "--beam-size", "2")  # int8 and float on the same sentences
+    assert q["quantization"]["graphs"]["decoder_step"]["integer_ops"]["MatMulInteger"] >= 4
+    assert q["quantization"]["scores"]["float"]["bleu"] == m["metrics"]["test2016_bleu"]
+    assert q["metrics"]["test2016_bleu"] == q["quantization"]["scores"]["int8"]["bleu"]
+    assert q["decoding"] == decoding and not (out.parent / "2" / "test2016.hyp.txt").exists()
+    assert (out.parent / "2" / "src_tokenizer.json").read_bytes() == (out / "src_tokenizer.json").read_bytes()
