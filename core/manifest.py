@@ -160,6 +160,7 @@ class Manifest(BaseModel):
     # A version served only when a load names it (an int8 copy that missed its goal): startup serves the newest
     # version without it (core/model_folders.py served_versions).
     opt_in: bool = False
+    quantization: dict[str, Any] | None = None  # how an int8 version was made and measured (training/quantize.py)
     description: str = ""
     graphs: dict[str, GraphSpec]
     metrics: dict[str, float | int] = {}

@@ -15,6 +15,7 @@ serving the float version until a load names the int8 one (core/model_folders.py
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -119,7 +120,12 @@ def quantize_graph(src: Path, dst: Path, op_types: tuple[str, ...] = OP_TYPES) -
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / src.name
         onnx.save(model, str(staged))
-        quantize_dynamic(str(staged), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
+        # Its one warning advises onnxruntime's pre-processing, whose optimiser would fold MatMul + Add back to Gemm.
+        logging.disable(logging.WARNING)
+        try:
+            quantize_dynamic(str(staged), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
+        finally:
+            logging.disable(logging.NOTSET)
     ops = Counter(n.op_type for n in onnx.load(str(dst)).graph.node)
     integer = {op: n for op, n in sorted(ops.items()) if op in ("MatMulInteger", "DynamicQuantizeLSTM")}
     return {"gemm_rewritten": gemms, "integer_ops": integer, "bytes": [src.stat().st_size, dst.stat().st_size]}
@@ -141,7 +147,7 @@ def items_per_second(workloads: dict[str, Workload], rounds: int = 5, min_second
 
 def source_folder(task: Task) -> Path:
     """--from-version, or the newest version of the model that is not itself quantized."""
-    folder = task.out_dir.parent if task.args.out is None else task.args.out.parent
+    folder = task.out_dir.parent  # models/<name>, or the folder of --out
     if task.args.from_version is not None:
         src = folder / str(task.args.from_version)
         if not (src / "manifest.json").is_file():
@@ -162,6 +168,7 @@ def export_quantized(task: Task) -> dict[str, Any]:
     out = task.args.out or src.parent / str(next_version(src.parent))
     if out.exists():
         raise SystemExit(f"error: {out} exists; choose another --out or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         new = quantized_manifest(task, src, staging, manifest, int(out.name) if out.name.isdigit() else 1)

@@ -12,6 +12,7 @@ from tests_support import MODELS, png
 from tritonclient.utils import InferenceServerException
 
 from core.decoding.sampling import softmax
+from core.model_folders import latest_version
 from core.preprocessing.digits import mnist_digit
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,8 @@ def test_server_health_and_metadata(client):
     encoder = client.get_model_metadata("captioner-flickr8k.encoder")
     assert encoder["parameters"]["preprocessing"]["kind"] == "photo"
     assert encoder["parameters"]["preprocessing"]["crop"] == 112
-    step = client.get_model_metadata("charlstm-shakespeare.step", model_version="1")
+    served = latest_version(MODELS / "charlstm-shakespeare").name  # the newest version that is not opt-in
+    step = client.get_model_metadata("charlstm-shakespeare.step", model_version=served)
     assert "parameters" not in step  # token ids in, nothing to prepare
     assert [(t["name"], t["datatype"], t["shape"]) for t in step["inputs"]] == [
         ("tokens", "INT64", [-1]),
@@ -64,7 +66,8 @@ def test_server_health_and_metadata(client):
         ("c", "FP32", [2, -1, 512]),
     ]
     index = {m["name"]: m for m in client.get_model_repository_index()}
-    assert index["gru-en-de"] == {"name": "gru-en-de", "version": "1", "state": "READY", "reason": ""}
+    served = latest_version(MODELS / "gru-en-de").name
+    assert index["gru-en-de"] == {"name": "gru-en-de", "version": served, "state": "READY", "reason": ""}
 
 
 @pytest.mark.parametrize("binary", [True, False])

@@ -47,13 +47,16 @@ def test_stop_sequence_cuts_the_text(runtime):
 
 
 def test_prefill_graph_equals_stepping(runtime):
+    # int8 graphs quantize their activations per call, so a prompt read at once and read step by step round
+    # differently: 0.03 apart in logits of magnitude 15 on the committed int8 version.
+    atol = (0.1, 0.1) if runtime.manifest.quantization else (1e-4, 1e-5)
     ids = runtime.encode("First Citizen:\nBefore we proceed")[None]
     logits_a, (h_a, c_a) = runtime.prefill(ids, runtime.initial_state(1))
     state = runtime.initial_state(1)
     for t in range(ids.shape[1]):
         logits_b, state = runtime.step(ids[:, t], state)
-    np.testing.assert_allclose(logits_a, logits_b, atol=1e-4)
-    np.testing.assert_allclose(h_a, state[0], atol=1e-5)
+    np.testing.assert_allclose(logits_a, logits_b, atol=atol[0])
+    np.testing.assert_allclose(h_a, state[0], atol=atol[1])
 
 
 def test_out_of_vocabulary_prompt_lists_the_characters(runtime):
