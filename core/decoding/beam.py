@@ -18,6 +18,8 @@ from core.decoding.top_k import row_top_k
 # step(tokens (N,), state (N, ...), sentence index (N,))
 #   -> log-probs (N, V), new state (N, ...), attention (N, S) or None
 StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+# top_k(log-probs (N, V), k) -> values (N, k), tokens (N, k), best first
+TopKFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -123,10 +125,12 @@ class BeamSearch:
     def best(self) -> list[Hypothesis]:
         return [max(f, key=lambda h: h.normalized) for f in self.finished]
 
-    def run(self, step: StepFn) -> list[Hypothesis]:
-        """Call `step` directly until every sentence is done; the best hypothesis of each."""
+    def run(self, step: StepFn, top_k: TopKFn = row_top_k) -> list[Hypothesis]:
+        """Call `step` directly until every sentence is done; the best hypothesis of each. `top_k` picks each
+        row's best tokens: NumPy by default, or onnxruntime's TopK (core/decoding/top_k.py), the engine's."""
         while not self.done:
-            self.advance(*step(self.last, self.state, self.sent))
+            logp, new_state, attn = step(self.last, self.state, self.sent)
+            self.advance_top(*top_k(logp, self.top_k), new_state, attn)
         return self.best()
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from tokenizers import Tokenizer
 
 from core.decoding.beam import BeamSearch
+from core.decoding.top_k import TopK
 from core.manifest import Photo
 from core.preprocessing import recipes
 from training.export import cpu_session
@@ -42,6 +43,7 @@ class OnnxCaptioner:
         self.encoder = cpu_session(folder / "encoder.onnx")
         self.step = cpu_session(folder / "decoder_step.onnx")
         self.step_inputs = {i.name for i in self.step.get_inputs()}  # the attention-free graph has no `keys`
+        self.top_k = TopK()  # the engine's beam step; NumPy's argpartition is as slow as the decoder step
         self.recipe = Photo(**manifest["preprocessing"])
         self.tokenizer = Tokenizer.from_file(str(folder / manifest["tokenizer"]))
         self.bos, self.eos = manifest["special_tokens"]["bos"], manifest["special_tokens"]["eos"]
@@ -68,7 +70,8 @@ class OnnxCaptioner:
 
         alpha = self.alpha if alpha is None else alpha
         limits = [self.max_length] * len(batch)
-        best = BeamSearch(encoded["state"], self.bos, self.eos, beam_size, limits, alpha, keep_attention=True).run(step)
+        search = BeamSearch(encoded["state"], self.bos, self.eos, beam_size, limits, alpha, keep_attention=True)
+        best = search.run(step, self.top_k)
         return [h.tokens for h in best]
 
     def captions(self, batch: np.ndarray, beam_size: int, alpha: float | None = None) -> list[str]:

@@ -10,6 +10,7 @@ from sacremoses import MosesTokenizer
 from tokenizers import Tokenizer
 
 from core.decoding.beam import BeamSearch
+from core.decoding.top_k import TopK
 from training.export import cpu_session
 from training.tokenization import BOS, EOS, decode, encode
 from training.translation.batching import MAX_LEN
@@ -21,6 +22,7 @@ class OnnxTranslator:
     def __init__(self, folder: Path) -> None:
         self.enc = cpu_session(folder / "encoder.onnx")
         self.dec = cpu_session(folder / "decoder_step.onnx")
+        self.top_k = TopK()  # the engine's; NumPy's argpartition costs as much as an int8 decoder step
         self.src_tok = Tokenizer.from_file(str(folder / "src_tokenizer.json"))
         self.tgt_tok = Tokenizer.from_file(str(folder / "tgt_tokenizer.json"))
 
@@ -39,7 +41,7 @@ class OnnxTranslator:
             return logp, st, attn
 
         bos, eos = self.tgt_tok.token_to_id(BOS), self.tgt_tok.token_to_id(EOS)
-        hyps = BeamSearch(state, bos, eos, beam_size, [2 * len(r) + 10 for r in ids], alpha).run(step)
+        hyps = BeamSearch(state, bos, eos, beam_size, [2 * len(r) + 10 for r in ids], alpha).run(step, self.top_k)
         return [decode(self.tgt_tok, h.tokens) for h in hyps]
 
 

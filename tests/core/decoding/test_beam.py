@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from core.decoding.beam import BeamSearch
+from core.decoding.top_k import TopK
 
 BOS, EOS, A, B = 1, 2, 3, 4
 V = 5
@@ -67,3 +68,13 @@ def test_attention_rows_are_kept_per_token():
     hyp = run(table_step(TRAP), 2, keep_attention=True)[0]
     assert len(hyp.attention) == len(hyp.tokens) + 1  # one row per step, the EOS step included
     np.testing.assert_allclose(hyp.attention[0], [0.25, 0.75])
+
+
+def test_onnxruntime_top_k_gives_the_same_search_as_numpy():
+    other = {BOS: {B: 0.9, A: 0.1}, B: {B: 0.5, EOS: 0.5}, A: {EOS: 1.0}}
+    step = table_step(TRAP, per_sentence={1: other})
+    with_numpy = run(step, 3, n=3, alpha=0.5)
+    search = BeamSearch(np.zeros((3, 1)), BOS, EOS, 3, [10] * 3, alpha=0.5)
+    with_ort = search.run(step, TopK())  # float32 log-probs: the scores agree to float32 precision
+    assert [h.tokens for h in with_ort] == [h.tokens for h in with_numpy]
+    assert [h.score for h in with_ort] == pytest.approx([h.score for h in with_numpy], rel=1e-6)
