@@ -6,13 +6,16 @@ For each model with an int8 version (`dlserve export <model> --quantize int8`), 
 batching on, one worker each: one serves the float version the int8 one came from, the other the int8 version
 (a repository of hard links holding just that version, so it serves it whether or not it is opt-in). Only the
 server under load runs; every point is measured in interleaved rounds and the median round is reported, with
-CPU milliseconds per request (bench/peers/harness.py). Workloads are the issue's goals: translation at 32
-concurrent one-sentence requests (sentences/s) and streamed generation of 200 tokens with 16 streams (tokens/s).
+CPU milliseconds per request (bench/peers/harness.py). Workloads: photo classification at 64 concurrent
+one-photo requests, translation at 32 concurrent one-sentence requests (sentences/s) and streamed generation of
+200 tokens with 16 streams (tokens/s).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import os
 import shutil
@@ -20,14 +23,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from bench.peers.harness import REPO, measure, start_all
 from bench.peers.servers import dlserve
-from bench.run import digit_body, json_body, v2_body
+from bench.run import DATA, digit_body, json_body, v2_body
 
 SENTENCE = "A man in an orange hat starring at something."  # the first test2016 sentence
 TOKENS = 200
-# model -> (path, body, concurrency, items per request, unit)
+# model -> (path, body, concurrency, items per request, unit); a body of None is the first CIFAR-10 test photo
 WORKLOADS = {
+    "alexnet-cifar10": ("/v1/classify?model=alexnet-cifar10", None, 64, 1, "photos/s"),
     "gru-en-fr": ("/v1/translate", {"text": SENTENCE, "target": "fr"}, 32, 1, "sentences/s"),
     "gru-en-de": ("/v1/translate", {"text": SENTENCE, "target": "de"}, 32, 1, "sentences/s"),
     "charlstm-shakespeare": (
@@ -46,6 +53,15 @@ def pairs(models: Path) -> dict[str, tuple[int, int]]:
                 found[name] = (q["from_version"], int(folder.name))
                 break
     return found
+
+
+def photo_body(tmp: Path) -> Path:
+    """The classify body of the first CIFAR-10 test photo (a cat), as a base64 PNG."""
+    with np.load(DATA / "cifar10" / "cifar10.npz", allow_pickle=False) as npz:
+        photo = npz["x_test"][0]
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="PNG")
+    return json_body(tmp, "photo.json", {"images": [base64.b64encode(buf.getvalue()).decode()]})
 
 
 def repository(root: Path, versions: dict[str, int]) -> Path:
@@ -82,8 +98,8 @@ def main() -> None:
             if name not in found:
                 continue
             urls = {kind: f"http://127.0.0.1:{r.port}{path}" for kind, r in running.items()}
-            rows = measure(running, urls, json_body(tmp, f"{name}.json", body), (concurrency,), args.seconds,
-                           args.rounds)  # fmt: skip
+            path = json_body(tmp, f"{name}.json", body) if body else photo_body(tmp)
+            rows = measure(running, urls, path, (concurrency,), args.seconds, args.rounds)
             results[name] = {"unit": unit, "items_per_request": items, **rows}
     finally:
         for r in running.values():

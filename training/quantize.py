@@ -1,11 +1,13 @@
 """`dlserve export <model> --quantize int8`: an int8 copy of an exported model folder, written as a new version
 whose manifest records its quality and speed measured beside the float version it came from.
 
-Quantization is onnxruntime's dynamic kind (onnxruntime.quantization.quantize_dynamic): weights are stored as
-int8, activations are quantized per tensor at run time, so no calibration data is needed. It applies to MatMul
-and LSTM; the exporter writes nn.Linear on 2-D inputs as Gemm, which the quantizer leaves alone, so each Gemm
-with a constant weight becomes the equivalent MatMul + Add first. Convolutions stay float: ConvInteger is
-slower than onnxruntime's float Conv kernels on CPU.
+Two kinds, both onnxruntime's (onnxruntime.quantization):
+- static, for a graph whose inputs the task can sample from its training data (`Task.calibration`: the image
+  classifiers): weights int8 per channel, activations uint8 with ranges measured on that sample, in the QDQ
+  format, so convolutions run on integer kernels too;
+- dynamic otherwise (the recurrent models): weights int8, activations quantized per tensor at run time, no
+  calibration needed. It applies to MatMul and LSTM; the exporter writes nn.Linear on 2-D inputs as Gemm, which
+  the quantizer leaves alone, so each Gemm with a constant weight becomes the equivalent MatMul + Add first.
 
 The new version is served by default only when it keeps the task's quality within its tolerance and reaches
 its speed-up goal (`Goal`, a task class attribute); otherwise its manifest says `opt_in` and the service keeps
@@ -14,13 +16,14 @@ serving the float version until a load names the int8 one (core/model_folders.py
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
 from pydantic import ValidationError
 
 from core.graph_specs import cpu_session, graph_entry, reference_pair
@@ -40,6 +44,11 @@ if TYPE_CHECKING:
     from training.tasks.base import Task
 
 OP_TYPES = ("MatMul", "LSTM")
+METHODS = {
+    "dynamic": "onnxruntime dynamic quantization: int8 weights per tensor, uint8 activations quantized at run time",
+    "static": "onnxruntime static quantization (QDQ): int8 weights per channel, uint8 activations calibrated (MinMax)",
+}
+FLOAT_OUTPUTS = ("*.hyp.txt", "examples.png")  # the float version's test translations and example grid
 # Integer kernels round differently on CPUs with and without VNNI, so the reference pair of an int8 graph is
 # checked more loosely than a float one; a corrupt or wrong file still misses it by far more.
 REFERENCE_ATOL = 0.05
@@ -113,22 +122,66 @@ def gemm_to_matmul(model: onnx.ModelProto) -> int:
     return rewritten
 
 
-def quantize_graph(src: Path, dst: Path, op_types: tuple[str, ...] = OP_TYPES) -> dict[str, Any]:
-    """Write the int8 version of graph `src` to `dst`; what was quantized and the file sizes."""
+class _Batches(CalibrationDataReader):
+    """Calibration inputs (name -> (N, ...)) in batches of 32, as quantize_static reads them."""
+
+    def __init__(self, feeds: dict[str, np.ndarray], batch: int = 32) -> None:
+        n = len(next(iter(feeds.values())))
+        self.batches = iter([{k: v[i : i + batch] for k, v in feeds.items()} for i in range(0, n, batch)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self.batches, None)
+
+
+def quantize_graph(
+    src: Path, dst: Path, op_types: tuple[str, ...] = OP_TYPES, calibration: dict[str, np.ndarray] | None = None
+) -> dict[str, Any]:
+    """Write the int8 version of graph `src` to `dst`: static (QDQ) when `calibration` holds inputs of this
+    graph, dynamic otherwise. Returns what was quantized and the file sizes."""
+    inputs = {i.name for i in onnx.load(str(src)).graph.input}
+    if calibration is not None and inputs <= set(calibration):
+        return quantize_static_graph(src, dst, {k: calibration[k] for k in inputs})
     model = onnx.load(str(src))
     gemms = gemm_to_matmul(model)
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / src.name
         onnx.save(model, str(staged))
-        # Its one warning advises onnxruntime's pre-processing, whose optimiser would fold MatMul + Add back to Gemm.
-        logging.disable(logging.WARNING)
-        try:
+        with _quiet():
             quantize_dynamic(str(staged), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
-        finally:
-            logging.disable(logging.NOTSET)
+    return {"method": "dynamic", "gemm_rewritten": gemms, **_record(src, dst, ("MatMulInteger", "DynamicQuantizeLSTM"))}
+
+
+def quantize_static_graph(src: Path, dst: Path, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Static int8 in the QDQ format: weights int8 per output channel, activations uint8 with the ranges seen on
+    `feeds` (MinMax); onnxruntime fuses each QuantizeLinear/DequantizeLinear pair into integer kernels at load."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / src.name
+        with _quiet():
+            quant_pre_process(str(src), str(staged))  # shape inference and folding, as quantize_static wants
+            quantize_static(
+                str(staged), str(dst), _Batches(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            )  # fmt: skip
+    n = len(next(iter(feeds.values())))
+    return {"method": f"static, calibrated on {n} training inputs", **_record(src, dst, ("QuantizeLinear",))}
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The quantizers log advice on the root logger: to pre-process a graph for dynamic quantization (whose
+    optimiser would fold MatMul + Add back into Gemm) and, for per-channel weights, that a 1-D tensor has no
+    channel axis (it is quantized per tensor)."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _record(src: Path, dst: Path, kinds: tuple[str, ...]) -> dict[str, Any]:
     ops = Counter(n.op_type for n in onnx.load(str(dst)).graph.node)
-    integer = {op: n for op, n in sorted(ops.items()) if op in ("MatMulInteger", "DynamicQuantizeLSTM")}
-    return {"gemm_rewritten": gemms, "integer_ops": integer, "bytes": [src.stat().st_size, dst.stat().st_size]}
+    integer = {op: n for op, n in sorted(ops.items()) if op in kinds}
+    return {"integer_ops": integer, "bytes": [src.stat().st_size, dst.stat().st_size]}
 
 
 def items_per_second(workloads: dict[str, Workload], rounds: int = 5, min_seconds: float = 1.0) -> dict[str, float]:
@@ -183,10 +236,14 @@ def export_quantized(task: Task) -> dict[str, Any]:
 
 def quantized_manifest(task: Task, src: Path, out: Path, manifest: dict[str, Any], version: int) -> dict[str, Any]:
     graph_files = {g["file"] for g in manifest["graphs"].values()}
-    for f in src.iterdir():  # tokenizers, vocabularies, curves; not the float model's decoded test outputs
-        if f.is_file() and f.name not in graph_files and f.name != "manifest.json" and not f.name.endswith(".hyp.txt"):
+    for f in src.iterdir():  # tokenizers, vocabularies, curves; not what the float model decoded or drew
+        if f.is_file() and f.name not in graph_files | {"manifest.json"} and not any(map(f.match, FLOAT_OUTPUTS)):
             shutil.copy2(f, out / f.name)
-    graphs = {key: quantize_graph(src / g["file"], out / g["file"]) for key, g in manifest["graphs"].items()}
+    calibration = task.calibration(manifest)
+    graphs = {
+        key: quantize_graph(src / g["file"], out / g["file"], calibration=calibration)
+        for key, g in manifest["graphs"].items()
+    }
     ref = manifest["reference"]
     feeds = {k: np.asarray(v["data"], dtype=v["dtype"]) for k, v in ref["inputs"].items()}
     new = {
@@ -217,7 +274,7 @@ def quantized_manifest(task: Task, src: Path, out: Path, manifest: dict[str, Any
         "served_by_default": served,
     }  # fmt: skip
     new["quantization"] = {
-        "method": "onnxruntime dynamic quantization: int8 weights per tensor, uint8 activations quantized at run time",
+        "method": METHODS["static" if any(g["method"] != "dynamic" for g in graphs.values()) else "dynamic"],
         "from_version": int(src.name) if src.name.isdigit() else None,
         "op_types": list(OP_TYPES),
         "graphs": graphs,

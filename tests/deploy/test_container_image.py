@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.container, pytest.mark.slow]
 # Answers of the committed models (greedy-free: beam 5, the default), checked through the container.
 TRANSLATIONS = {
     ("A man is riding a bike.", "fr"): "Un homme fait du vélo.",
-    ("A man is riding a bike.", "de"): "Ein Mann fährt Fahrrad.",
+    ("A man is riding a bike.", "de"): "Ein Mann fährt ein Fahrrad.",
     ("Two dogs are playing in the snow.", "fr"): "Deux chiens jouent dans la neige.",
     ("Two dogs are playing in the snow.", "de"): "Zwei Hunde spielen im Schnee.",
 }

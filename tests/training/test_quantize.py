@@ -60,13 +60,31 @@ def test_int8_graph_uses_integer_kernels_and_stays_close_to_float(tmp_path):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     export_onnx(net, (torch.zeros(2, 64),), tmp_path / "f.onnx", ["x"], ["y"], {"x": {0: "n"}, "y": {0: "n"}})
-    record = quantize.quantize_graph(tmp_path / "f.onnx", tmp_path / "q.onnx")
+    record = quantize.quantize_graph(tmp_path / "f.onnx", tmp_path / "q.onnx", calibration={"other": np.zeros(1)})
+    assert record["method"] == "dynamic"  # the calibration sample is not this graph's input
     assert record["gemm_rewritten"] == 2 and record["integer_ops"] == {"MatMulInteger": 2}
     assert record["bytes"][1] < record["bytes"][0] / 2  # int8 weights: a quarter of the float ones, plus scales
     x = np.random.default_rng(1).standard_normal((16, 64)).astype(np.float32)
     (want,), (got,) = (cpu_session(tmp_path / f).run(None, {"x": x}) for f in ("f.onnx", "q.onnx"))
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
     assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
+
+
+def test_static_int8_of_a_cnn_is_calibrated_on_its_inputs_and_stays_close(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 10)
+    ).eval()
+    export_onnx(net, (torch.zeros(2, 1, 8, 8),), tmp_path / "f.onnx", ["image"], ["logits"],
+                {"image": {0: "n"}, "logits": {0: "n"}})  # fmt: skip
+    sample = np.random.default_rng(0).standard_normal((64, 1, 8, 8)).astype(np.float32)
+    record = quantize.quantize_graph(tmp_path / "f.onnx", tmp_path / "q.onnx", calibration={"image": sample})
+    assert (
+        record["method"] == "static, calibrated on 64 training inputs" and record["integer_ops"]["QuantizeLinear"] >= 2
+    )
+    x = np.random.default_rng(1).standard_normal((16, 1, 8, 8)).astype(np.float32)
+    (want,), (got,) = (cpu_session(tmp_path / f).run(None, {"image": x}) for f in ("f.onnx", "q.onnx"))
+    assert np.abs(got - want).max() < 0.1 * np.abs(want).max()
 
 
 def test_goal_allows_the_stated_loss_in_the_right_direction():
@@ -105,6 +123,8 @@ def test_export_writes_a_new_version_scored_and_timed_beside_the_float_one(digit
     assert s["served_by_default"] is (s["test_error_served"]["kept"] and s["speed"]["ratio"] >= 1.0)
     assert m.opt_in is not s["served_by_default"]
     assert s["speed"]["float"] > 0 and s["speed"]["ratio"] == round(s["speed"]["int8"] / s["speed"]["float"], 3)
+    assert summary["graphs"]["model"]["method"] == "static, calibrated on 512 training inputs"  # LeNet's sample
+    assert summary["method"].startswith("onnxruntime static quantization (QDQ)")
 
 
 def test_refusals_leave_nothing_behind(digits, data_dir, capsys):

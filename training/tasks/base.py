@@ -123,8 +123,7 @@ class Task:
         return self.args.data_dir or default_data_dir()
 
     @property
-    def run_dir(self) -> Path:
-        """Where training checkpoints (--run-dir, default runs/<name>)."""
+    def run_dir(self) -> Path:  # where training checkpoints (--run-dir, default runs/<name>)
         return getattr(self.args, "run_dir", None) or RUNS_DIR / self.name
 
     @property
@@ -132,12 +131,10 @@ class Task:
         return self.args.checkpoint or RUNS_DIR / self.name / "checkpoint.pt"
 
     @property
-    def out_dir(self) -> Path:
-        """The model folder export writes and evaluate reads (--out, default models/<name>/1)."""
+    def out_dir(self) -> Path:  # the model folder export writes and evaluate reads (--out, default models/<name>/1)
         return self.args.out or MODELS_DIR / self.name / "1"
 
-    def limited(self, items: S) -> S:
-        """The first --eval-limit items of an evaluation split; all of them without the option."""
+    def limited(self, items: S) -> S:  # the first --eval-limit items of an evaluation split; all without it
         n = self.args.eval_limit
         return items[:n] if n else items  # type: ignore[index]
 
@@ -269,6 +266,10 @@ class Task:
         """What export --quantize times on the float and the int8 folder (default: the reference graph)."""
         return quantize.reference_workload(folder, manifest)
 
+    def calibration(self, manifest: dict[str, Any]) -> dict[str, np.ndarray] | None:
+        """Training inputs on which static int8 measures activation ranges; None (the default): dynamic int8."""
+        return None
+
     def dataset(self) -> dict[str, Any]:
         """The dataset's name and the checksums of the files it was read from."""
         return {}
@@ -282,9 +283,8 @@ class Task:
         return record
 
     def evaluate(self) -> dict[str, Any]:
-        folder = self.out_dir
-        scores = {"model": self.name, **self.test_scores(folder, json.loads((folder / "manifest.json").read_text()))}
-        print(json.dumps(scores))
+        manifest = json.loads((self.out_dir / "manifest.json").read_text())
+        print(json.dumps(scores := {"model": self.name, **self.test_scores(self.out_dir, manifest)}))
         return scores
 
     def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:

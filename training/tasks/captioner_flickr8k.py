@@ -235,6 +235,12 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
             "vocabulary": {"words": vocabulary, "min_count": 5, "from": "training split captions"},
         }
 
+    def workload(self, folder: Path, manifest: dict[str, Any]) -> quantize.Workload:
+        captioner, beam = OnnxCaptioner(folder, manifest), self.args.beam_size
+        batch = self.photos(self.splits["test"].names[:16], manifest["preprocessing"])
+        return quantize.Workload(f"photos/s (16 test photos at a time, beam {beam})",
+                                 lambda: len(captioner.captions(batch, beam)))  # fmt: skip
+
     def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         captioner, test, beam = OnnxCaptioner(folder, manifest), self.splits["test"], self.args.beam_size
         names = self.limited(test.names)

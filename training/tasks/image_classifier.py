@@ -230,6 +230,13 @@ class ImageClassifier(Task):
         held = self.data.held_out
         return "model", {"image": served_inputs(self.recipe_of(model), held.images[:2])}
 
+    def calibration(self, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+        """512 training photos spread over the split, through the recipe the service runs on uploads."""
+        train = self.data.train.images
+        return {
+            "image": served_inputs(ImageRecipe(**manifest["preprocessing"]), train[:: max(1, len(train) // 512)][:512])
+        }
+
     def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         held = self.held_out_split()
         x = served_inputs(ImageRecipe(**manifest["preprocessing"]), held.images)

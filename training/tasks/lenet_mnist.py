@@ -197,6 +197,16 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
     def dataset(self) -> dict[str, Any]:
         return {"name": "MNIST", "files": mnist.checksums(self.data_dir)}
 
+    def calibration(self, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+        """512 training digits, every 117th, through the recipe the service runs on uploads."""
+        images, parsed = (
+            mnist.load_split(self.data_dir, "train").images[::117][:512],
+            recipes.parse(manifest["preprocessing"]),
+        )
+        return {
+            "image": np.stack([recipes.apply(parsed, Image.fromarray(img), f"#{i}") for i, img in enumerate(images)])
+        }
+
     def test_scores(self, folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         config = LeNetConfig(**manifest["training"]["model_config"])
         test = self.limited_test()

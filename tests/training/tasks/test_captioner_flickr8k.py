@@ -32,7 +32,7 @@ def fake_run(folder, tiny_captioner) -> None:
                                                   "special": special}))  # fmt: skip
 
 
-def test_export_serve_and_evaluate(tmp_path, data_dir, tiny_captioner, serve_and_evaluate):
+def test_export_serve_and_evaluate(tmp_path, data_dir, tiny_captioner, serve_and_evaluate, quantize_and_serve):
     runs, out = tmp_path / "run", tmp_path / "models" / NAME / "1"
     fake_run(runs, tiny_captioner)
     run("export", NAME, ["--run-dir", str(runs), "--out", str(out), "--data-dir", str(data_dir), "--eval-limit", "4",
@@ -50,3 +50,8 @@ def test_export_serve_and_evaluate(tmp_path, data_dir, tiny_captioner, serve_and
     scores = serve_and_evaluate(out, "--eval-limit", "4", "--beam-size", "2")
     assert (scores["model"], scores["test_images"], scores["beam_size"]) == (NAME, 4, 2)
     assert scores["bleu4"] == m["metrics"]["test_bleu4"] and scores["cider"] == m["metrics"]["test_cider"]
+    q = quantize_and_serve(out, "--eval-limit", "4", "--beam-size", "2")  # int8 and float on the same photos
+    assert q["quantization"]["scores"]["float"]["bleu4"] == m["metrics"]["test_bleu4"]
+    assert set(q["metrics"]) == {"test_images", "test_bleu1", "test_bleu4", "test_cider"}
+    assert q["quantization"]["summary"]["speed"]["unit"] == "photos/s (16 test photos at a time, beam 2)"
+    assert (out.parent / "2" / "tokenizer.json").is_file() and not (out.parent / "2" / "examples.png").exists()
