@@ -32,9 +32,10 @@ from bench.run import DATA, digit_body, json_body, v2_body
 
 SENTENCE = "A man in an orange hat starring at something."  # the first test2016 sentence
 TOKENS = 200
-# model -> (path, body, concurrency, items per request, unit); a body of None is the first CIFAR-10 test photo
+# model -> (path, body, concurrency, items per request, unit); a str body names a photo body of bodies()
 WORKLOADS = {
-    "alexnet-cifar10": ("/v1/classify?model=alexnet-cifar10", None, 64, 1, "photos/s"),
+    "alexnet-cifar10": ("/v1/classify?model=alexnet-cifar10", "cifar", 64, 1, "photos/s"),
+    "captioner-flickr8k": ("/v1/caption", "flickr", 16, 1, "photos/s"),
     "gru-en-fr": ("/v1/translate", {"text": SENTENCE, "target": "fr"}, 32, 1, "sentences/s"),
     "gru-en-de": ("/v1/translate", {"text": SENTENCE, "target": "de"}, 32, 1, "sentences/s"),
     "charlstm-shakespeare": (
@@ -55,13 +56,18 @@ def pairs(models: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def photo_body(tmp: Path) -> Path:
-    """The classify body of the first CIFAR-10 test photo (a cat), as a base64 PNG."""
-    with np.load(DATA / "cifar10" / "cifar10.npz", allow_pickle=False) as npz:
-        photo = npz["x_test"][0]
-    buf = io.BytesIO()
-    Image.fromarray(photo).save(buf, format="PNG")
-    return json_body(tmp, "photo.json", {"images": [base64.b64encode(buf.getvalue()).decode()]})
+def photo_body(tmp: Path, kind: str) -> Path:
+    """A body of one base64 photo: the first CIFAR-10 test photo (a cat) as PNG, or the first Flickr8k test
+    photo's JPEG file."""
+    if kind == "cifar":
+        with np.load(DATA / "cifar10" / "cifar10.npz", allow_pickle=False) as npz:
+            buf = io.BytesIO()
+            Image.fromarray(npz["x_test"][0]).save(buf, format="PNG")
+            data = buf.getvalue()
+    else:
+        first = (DATA / "flickr8k" / "Flickr_8k.testImages.txt").read_text().split()[0]
+        data = (DATA / "flickr8k" / "images" / first).read_bytes()
+    return json_body(tmp, f"{kind}.json", {"images": [base64.b64encode(data).decode()]})
 
 
 def repository(root: Path, versions: dict[str, int]) -> Path:
@@ -98,7 +104,7 @@ def main() -> None:
             if name not in found:
                 continue
             urls = {kind: f"http://127.0.0.1:{r.port}{path}" for kind, r in running.items()}
-            path = json_body(tmp, f"{name}.json", body) if body else photo_body(tmp)
+            path = photo_body(tmp, body) if isinstance(body, str) else json_body(tmp, f"{name}.json", body)
             rows = measure(running, urls, path, (concurrency,), args.seconds, args.rounds)
             results[name] = {"unit": unit, "items_per_request": items, **rows}
     finally:
