@@ -116,10 +116,13 @@ def digits(tmp_path, monkeypatch):
 def test_export_writes_a_new_version_scored_and_timed_beside_the_float_one(digits, data_dir):
     run("export", "lenet5-mnist", ["--quantize", "int8", "--out", str(digits / "2"), "--data-dir", str(data_dir),
                                    "--eval-limit", "200"])  # fmt: skip
-    m, summary = read_manifest(digits / "2"), json.loads((digits / "2" / "manifest.json").read_text())["quantization"]
+    m, raw = read_manifest(digits / "2"), json.loads((digits / "2" / "manifest.json").read_text())
+    summary = raw["quantization"]
+    assert "parity" in json.loads((digits / "1" / "manifest.json").read_text()) and "parity" not in raw
     assert m.version == 2 and m.reference.atol == quantize.REFERENCE_ATOL and m.metrics["test_images"] == 200
     assert summary["scores"]["float"]["test_images"] == summary["scores"]["int8"]["test_images"] == 200
     s = summary["summary"]
+    assert s["batch_invariant"] is True  # static: fixed activation scales, each row computed on its own
     assert s["served_by_default"] is (s["test_error_served"]["kept"] and s["speed"]["ratio"] >= 1.0)
     assert m.opt_in is not s["served_by_default"]
     assert s["speed"]["float"] > 0 and s["speed"]["ratio"] == round(s["speed"]["int8"] / s["speed"]["float"], 3)
@@ -141,3 +144,13 @@ def test_refusals_leave_nothing_behind(digits, data_dir, capsys):
     empty.mkdir(parents=True)
     with pytest.raises(SystemExit, match="no exported float version of lenet5-mnist"):
         run("export", "lenet5-mnist", [*args, "--out", str(empty / "1")])
+
+
+def test_a_task_that_names_no_score_to_hold_gets_an_opt_in_copy(digits, data_dir, monkeypatch):
+    from training.tasks.lenet_mnist import LeNetMnist
+
+    monkeypatch.setattr(LeNetMnist, "quantized_goal", quantize.Goal())
+    run("export", "lenet5-mnist", ["--quantize", "int8", "--out", str(digits / "2"), "--data-dir", str(data_dir),
+                                   "--eval-limit", "50"])  # fmt: skip
+    manifest = json.loads((digits / "2" / "manifest.json").read_text())
+    assert manifest["opt_in"] is True and manifest["quantization"]["summary"]["score"]["kept"] is False

@@ -41,3 +41,5 @@ def test_dry_run_export_serve_and_evaluate(tmp_path, data_dir, serve_and_evaluat
     parameters = m["metrics"]["parameters"]
     assert q["metrics"] == {"val_loss_nats_per_char": int8_loss, "val_characters": 300, "parameters": parameters}
     assert q["quantization"]["summary"]["speed"]["unit"] == "tokens/s (16 streams, 64 steps each)"
+    # dynamic: its activation scales follow the batch, so a request's text would depend on its neighbours
+    assert q["quantization"]["summary"]["batch_invariant"] is False and q["opt_in"] is True
