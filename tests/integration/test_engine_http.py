@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests_support import MODELS, png, start_server, stop_server
 
+from core.model_folders import latest_version
 from training.data import flickr8k
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,23 @@ def test_classification_identical_with_batching_on_and_off(server, unbatched, mn
     on, off = asyncio.run(run(server.url)), asyncio.run(run(unbatched.url))
     assert [[p["label"] for p in r] for r in on] == [[p["label"] for p in r] for r in off]
     np.testing.assert_allclose([r[0]["probability"] for r in on], [r[0]["probability"] for r in off], atol=1e-5)
+
+
+def test_photo_classification_identical_with_batching_on_and_off(server, unbatched, data_dir):
+    # The served CIFAR-10 version is a static int8 copy: fixed activation scales, so each photo's result is its
+    # own whatever it is batched with (a dynamic copy would not be, which is why those are opt-in).
+    with np.load(data_dir / "cifar10" / "cifar10.npz", allow_pickle=False) as npz:
+        photos = npz["x_test"][:32]
+
+    async def run(url):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+            rs = await asyncio.gather(*(c.post("/v1/classify?model=alexnet-cifar10&top_k=3",
+                                               files=[("files", ("p.png", png(p)))]) for p in photos))  # fmt: skip
+        return [r.json() for r in rs]
+
+    on, off = asyncio.run(run(server.url)), asyncio.run(run(unbatched.url))
+    assert {r["version"] for r in on} == {int(latest_version(MODELS / "alexnet-cifar10").name)}
+    assert [r["results"][0]["predictions"] for r in on] == [r["results"][0]["predictions"] for r in off]
 
 
 def test_v2_logits_identical_with_batching_on_and_off_while_typed_requests_share_the_batches(

@@ -13,6 +13,8 @@ import pytest
 import tritonclient.grpc as tg
 from tests_support import MODELS, start_server, stop_server
 
+from core.model_folders import latest_version
+
 pytestmark = pytest.mark.integration
 
 
@@ -29,11 +31,11 @@ def request_pids(log_text: str, path: str, status: int | str = 200) -> set[int]:
     return pids
 
 
-def wait_for_both_workers(log, names: list[str], timeout_s: float = 120.0) -> None:
+def wait_for_both_workers(log, names: dict[str, str], timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         text = log.read_text()
-        if all(text.count(f"model {n} v1 ready") == 2 for n in names):
+        if all(text.count(f"model {n} v{v} ready") == 2 for n, v in names.items()):
             return
         time.sleep(0.1)
     pytest.fail(f"both workers did not load {names} within {timeout_s:g} s:\n{log.read_text()[-3000:]}")
@@ -43,7 +45,7 @@ def test_two_workers_serve_and_settings_reach_them(tmp_path):
     log = tmp_path / "server.log"
     srv = start_server(MODELS, log, {"DLSERVE_WORKERS": "2"})
     try:
-        names = sorted(p.name for p in MODELS.iterdir() if (p / "1" / "manifest.json").is_file())
+        names = {p.name: latest_version(p).name for p in sorted(MODELS.iterdir()) if latest_version(p)}
         wait_for_both_workers(log, names)
         texts = set()
 
