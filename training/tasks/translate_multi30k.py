@@ -195,19 +195,19 @@ class Translate(Task, task="translate"):
         print(f"parity: {diffs}")
         src, tgt = self.languages
         translator = OnnxTranslator(out)
-        a.alpha = 1.0 if a.alpha is None else a.alpha
-        decoding: dict[str, Any] = {"beam_size": a.beam_size, "alpha": a.alpha, "max_length": "2 * source tokens + 10"}
+        alpha = 1.0 if a.alpha is None else a.alpha
+        decoding: dict[str, Any] = {"beam_size": a.beam_size, "alpha": alpha, "max_length": "2 * source tokens + 10"}
         if a.alpha_grid:
             va_src, va_tgt = (self.limited(side) for side in multi30k.load_pairs(self.data_dir, "val", src, tgt))
             val_bleu = {x: corpus_scores(translator, va_src, va_tgt, a.beam_size, x, tgt)["bleu"] for x in a.alpha_grid}
-            a.alpha = max(a.alpha_grid, key=lambda x: val_bleu[x])  # the first of equals: the grid's order decides
-            print(f"validation BLEU by length-normalisation alpha (beam {a.beam_size}): {val_bleu}; chosen {a.alpha}")
+            alpha = max(a.alpha_grid, key=lambda x: val_bleu[x])  # the first of equals: the grid's order decides
+            print(f"validation BLEU by length-normalisation alpha (beam {a.beam_size}): {val_bleu}; chosen {alpha}")
             decoding.update(
-                alpha=a.alpha, alpha_chosen_on="val", val_bleu_by_alpha={str(x): b for x, b in val_bleu.items()}
+                alpha=alpha, alpha_chosen_on="val", val_bleu_by_alpha={str(x): b for x, b in val_bleu.items()}
             )
         te_src, te_tgt = (self.limited(side) for side in self.test_pairs)
-        scores = corpus_scores(translator, te_src, te_tgt, a.beam_size, a.alpha, tgt)
-        greedy = corpus_scores(translator, te_src, te_tgt, 1, a.alpha, tgt)
+        scores = corpus_scores(translator, te_src, te_tgt, a.beam_size, alpha, tgt)
+        greedy = corpus_scores(translator, te_src, te_tgt, 1, alpha, tgt)
         print(
             f"test2016 beam {a.beam_size}: BLEU {scores['bleu']} (tokenised {scores['bleu_tokenized']}) "
             f"chrF {scores['chrf']}; greedy {greedy['bleu']}"
