@@ -24,6 +24,7 @@ def model_info(entry: ModelEntry, default: bool = False) -> ModelInfo:
         provider=entry.runtime.provider if entry.runtime else None,
         description=m.description if m else None,
         metrics=m.metrics if m else {},
+        quantization=m.quantization.get("method") if m and m.quantization else None,
         graphs=sorted(m.graphs) if m else [],
         default=default,
         engine=entry.engine.kind if entry.engine else None,

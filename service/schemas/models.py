@@ -14,6 +14,7 @@ class ModelInfo(BaseModel):
     provider: str | None = None
     description: str | None = None
     metrics: dict[str, float | int] = {}
+    quantization: str | None = None  # the served version's int8 method (docs/quantization.md); None: float
     graphs: list[str] = []
     default: bool = False  # the model this task's requests get when they name none
     engine: str | None = None  # how requests reach the model: batch, steps, batch+steps or direct

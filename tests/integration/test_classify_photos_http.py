@@ -4,14 +4,16 @@ photos of every size and mode, EXIF orientation, the v2 protocol reading the rec
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
 from PIL import Image
-from tests_support import png
+from tests_support import MODELS, png
 
+from core.model_folders import latest_version
 from training.data import cifar10
 
 pytestmark = pytest.mark.integration
@@ -103,3 +105,6 @@ def test_the_model_is_listed_batched(server):
     listed = {m["name"]: m for m in httpx.get(f"{server.url}/v1/models").json()["models"]}
     assert listed["alexnet-cifar10"]["task"] == "classify" and listed["alexnet-cifar10"]["status"] == "ready"
     assert listed["alexnet-cifar10"]["engine"] == "batch" and listed["lenet5-mnist"]["default"] is True
+    served = json.loads((latest_version(MODELS / "alexnet-cifar10") / "manifest.json").read_text())
+    assert listed["alexnet-cifar10"]["quantization"] == served["quantization"]["method"]  # the static int8 copy
+    assert listed["lenet5-mnist"]["quantization"] is None and listed["gru-en-de"]["quantization"] is None
