@@ -14,6 +14,7 @@ not change with the number of processes.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -76,6 +77,9 @@ def session() -> Iterator[None]:
         # still talking to it aborts the process ("terminate called without an active exception").
         dist.barrier()
     finally:
+        # A DDP wrapper left in a reference cycle would be freed at interpreter exit, after the group is gone,
+        # and gloo aborts when its pending work is destroyed then: free it while everything is still alive.
+        gc.collect()
         dist.destroy_process_group()
 
 
