@@ -104,8 +104,8 @@ def main() -> None:
             if name not in found:
                 continue
             urls = {kind: f"http://127.0.0.1:{r.port}{path}" for kind, r in running.items()}
-            path = photo_body(tmp, body) if isinstance(body, str) else json_body(tmp, f"{name}.json", body)
-            rows = measure(running, urls, path, (concurrency,), args.seconds, args.rounds)
+            body_file = photo_body(tmp, body) if isinstance(body, str) else json_body(tmp, f"{name}.json", body)
+            rows = measure(running, urls, body_file, (concurrency,), args.seconds, args.rounds)
             results[name] = {"unit": unit, "items_per_request": items, **rows}
     finally:
         for r in running.values():
