@@ -37,3 +37,29 @@ def test_export_parity_dynamic_batch(tmp_path):
     for batch in (1, 7, 64):
         x = rng.normal(size=(batch, 1, 28, 28)).astype(np.float32)
         assert assert_parity(model, session, {"image": x}, atol=1e-4) <= 1e-4
+
+
+def test_batch_norm_variant_exports_with_its_running_statistics(tmp_path):
+    torch.manual_seed(0)
+    model = LeNet5(LeNetConfig(batch_norm=True))
+    # 2 x (6 + 16 + 120 + 84) scales and shifts on top of LeNet-5's own parameters
+    assert sum(p.numel() for p in model.parameters()) == 61706 + 2 * 226
+    model.train()
+    for _ in range(3):  # move the running statistics away from their initial values
+        model(torch.randn(32, 1, 28, 28) * 2 + 1)
+    model.eval()
+    assert not torch.allclose(model.n1.running_mean, torch.zeros(6))
+    path = tmp_path / "lenet-bn.onnx"
+    export_onnx(
+        model, (torch.zeros(2, 1, 28, 28),), path, ["image"], ["logits"], {"image": {0: "b"}, "logits": {0: "b"}}
+    )
+    session = cpu_session(path)
+    rng = np.random.default_rng(1)
+    for batch in (1, 7, 64):
+        x = rng.normal(size=(batch, 1, 28, 28)).astype(np.float32)
+        assert assert_parity(model, session, {"image": x}, atol=1e-4) <= 1e-4
+
+
+def test_models_without_batch_norm_keep_their_state_dict_keys():
+    keys = set(LeNet5(LeNetConfig()).state_dict())
+    assert keys == {f"{layer}.{p}" for layer in ("c1", "c3", "c5", "f6", "out") for p in ("weight", "bias")}

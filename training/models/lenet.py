@@ -15,6 +15,7 @@ class LeNetConfig:
     activation: str = "relu"  # "relu" (modern) or "tanh" (1998)
     pooling: str = "max"  # "max" (modern) or "avg" (1998 subsampling)
     dropout: float = 0.0  # on C5 and F6
+    batch_norm: bool = False  # after C1, C3, C5 and F6 (before the activation); folded into the convs by onnxruntime
     mean: float = 0.1307  # MNIST pixel statistics in [0, 1]; the input is (x - mean) / std
     std: float = 0.3081
 
@@ -33,13 +34,17 @@ class LeNet5(nn.Module):
         self.act = nn.ReLU() if config.activation == "relu" else nn.Tanh()
         self.pool = nn.MaxPool2d(2) if config.pooling == "max" else nn.AvgPool2d(2)
         self.drop = nn.Dropout(config.dropout)
+        # Identity when off, so the weights of models trained without it load unchanged.
+        bn = config.batch_norm
+        self.n1, self.n3 = (nn.BatchNorm2d(6), nn.BatchNorm2d(16)) if bn else (nn.Identity(), nn.Identity())
+        self.n5, self.n6 = (nn.BatchNorm2d(120), nn.BatchNorm1d(84)) if bn else (nn.Identity(), nn.Identity())
         # A zero pixel after normalization: the paper pads the 28x28 digit with background to 32x32.
         self.pad_value = -config.mean / config.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (2, 2, 2, 2), value=self.pad_value)  # (B, 1, 32, 32)
-        x = self.pool(self.act(self.c1(x)))  # (B, 6, 14, 14)  C1 + S2
-        x = self.pool(self.act(self.c3(x)))  # (B, 16, 5, 5)   C3 + S4
-        x = self.drop(self.act(self.c5(x)).flatten(1))  # (B, 120)  C5
-        x = self.drop(self.act(self.f6(x)))  # (B, 84)   F6
+        x = self.pool(self.act(self.n1(self.c1(x))))  # (B, 6, 14, 14)  C1 + S2
+        x = self.pool(self.act(self.n3(self.c3(x))))  # (B, 16, 5, 5)   C3 + S4
+        x = self.drop(self.act(self.n5(self.c5(x))).flatten(1))  # (B, 120)  C5
+        x = self.drop(self.act(self.n6(self.f6(x))))  # (B, 84)   F6
         return self.out(x)  # (B, 10)

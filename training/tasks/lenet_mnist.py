@@ -68,6 +68,7 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:
         p.add_argument("--no-augment", action="store_true", help="train without random affine distortions")
         p.add_argument("--dropout", type=float, default=0.0)
+        p.add_argument("--batch-norm", action="store_true", help="batch normalisation after each layer but the last")
         p.add_argument(
             "--elastic",
             type=float,
@@ -110,7 +111,7 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         self.gen = torch.Generator().manual_seed(self.args.seed)
 
     def model_config(self) -> LeNetConfig:
-        return LeNetConfig(dropout=self.args.dropout)
+        return LeNetConfig(dropout=self.args.dropout, batch_norm=self.args.batch_norm)
 
     def steps_per_epoch(self) -> int:
         return optim.steps_per_epoch(len(self.raw), self.args.batch_size)
