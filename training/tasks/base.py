@@ -128,7 +128,7 @@ class Task:
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.args.checkpoint or RUNS_DIR / self.name / "checkpoint.pt"
+        return self.args.checkpoint or self.run_dir / "checkpoint.pt"
 
     @property
     def out_dir(self) -> Path:  # the model folder export writes and evaluate reads (--out, default models/<name>/1)

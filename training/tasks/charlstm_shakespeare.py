@@ -17,6 +17,7 @@ from training import distributed, quantize
 from training.data import shakespeare
 from training.export import assert_parity, cpu_session, export_onnx
 from training.models.char_lstm import CharLSTM, CharLSTMConfig, CharLSTMPrefill, CharLSTMStep
+from training.tasks import common
 from training.tasks.base import Task
 
 EVAL_STREAMS = 8
@@ -137,7 +138,6 @@ class CharLstmShakespeare(Task, name="charlstm-shakespeare", task="generate"):
         self.train_ids, self.val_ids = self.corpus.train, self.corpus.val
         if self.args.dry_run:
             self.train_ids, self.val_ids = self.train_ids[:20_000], self.val_ids[:4_000]
-        self.gen = torch.Generator().manual_seed(self.args.seed)
 
     def model_config(self) -> CharLSTMConfig:
         a = self.args
@@ -158,7 +158,8 @@ class CharLstmShakespeare(Task, name="charlstm-shakespeare", task="generate"):
     def batches(self, epoch: int):
         # A new random offset each epoch so chunk boundaries move; state is carried between chunks (TBPTT).
         bptt = self.args.bptt
-        rows = streams(self.train_ids, self.args.batch_size, int(torch.randint(0, bptt, (1,), generator=self.gen)))
+        offset = int(torch.randint(0, bptt, (1,), generator=common.epoch_generator(self.args.seed, epoch)))
+        rows = streams(self.train_ids, self.args.batch_size, offset)
         rows = distributed.shard(rows)  # this rank's streams; all of them when alone
         self.carry = self.model.initial_state(len(rows))
         for s in range(self.steps_per_epoch()):

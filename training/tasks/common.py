@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -76,3 +77,16 @@ def training_record(ckpt: dict[str, Any], extra: dict[str, Any]) -> dict[str, An
         "machine": f"{platform.machine()} CPU x{torch.get_num_threads()} threads, torch {torch.__version__}",
         "history": h["epochs"],
     }
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's shuffling and augmentation, mixed from the run's seed and the epoch number.
+
+    Drawn afresh each epoch rather than from one generator kept for the whole run, so a run resumed at epoch k
+    draws exactly what an uninterrupted run draws there, with nothing extra in the checkpoint."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0])
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A torch generator seeded with `epoch_seed`."""
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))

@@ -28,6 +28,7 @@ from training.augment import random_translate_flip
 from training.export import assert_parity, cpu_session, export_onnx
 from training.grid import write_grid
 from training.models.alexnet import AlexNet, AlexNetConfig, FlipAveraged
+from training.tasks import common
 from training.tasks.base import Task
 
 VAL_EVERY_EPOCH = 2000  # held-out images scored after each epoch (all of them at export)
@@ -94,7 +95,6 @@ class ImageClassifier(Task):
         self.raw = torch.from_numpy(train.images).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W) uint8
         self.labels = torch.from_numpy(train.labels)
         self.held_out = held
-        self.gen = torch.Generator().manual_seed(self.args.seed)
 
     def model_config(self) -> AlexNetConfig:
         a = self.args
@@ -128,11 +128,12 @@ class ImageClassifier(Task):
 
     def batches(self, epoch: int):
         a = self.args
-        order = torch.randperm(len(self.raw), generator=self.gen)
+        gen = common.epoch_generator(a.seed, epoch)
+        order = torch.randperm(len(self.raw), generator=gen)
         for i in range(0, len(self.raw), a.batch_size):
             idx = distributed.shard(order[i : i + a.batch_size])
             x = self.raw[idx].float().div_(255)
-            x = random_translate_flip(x, pad=a.translate, flip=not a.no_flip, generator=self.gen)
+            x = random_translate_flip(x, pad=a.translate, flip=not a.no_flip, generator=gen)
             yield self.normalise(x), self.labels[idx]
 
     def loss(self, model: AlexNet, batch: tuple[torch.Tensor, torch.Tensor]):

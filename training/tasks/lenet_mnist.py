@@ -19,6 +19,7 @@ from training.augment import random_affine
 from training.data import mnist
 from training.export import assert_parity, cpu_session, export_onnx
 from training.models.lenet import LeNet5, LeNetConfig
+from training.tasks import common
 from training.tasks.base import Task
 
 PARITY_BATCHES = (1, 7, 64)
@@ -108,7 +109,6 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
             tr = mnist.MnistSplit(tr.images[:n], tr.labels[:n])
         self.raw = torch.from_numpy(tr.images).float().div_(255).unsqueeze(1)  # (N, 1, 28, 28) in [0, 1]
         self.labels = torch.from_numpy(tr.labels)
-        self.gen = torch.Generator().manual_seed(self.args.seed)
 
     def model_config(self) -> LeNetConfig:
         return LeNetConfig(dropout=self.args.dropout, batch_norm=self.args.batch_norm)
@@ -118,13 +118,14 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
 
     def batches(self, epoch: int):
         bs, config = self.args.batch_size, self.config
-        order = torch.randperm(len(self.raw), generator=self.gen)
+        gen = common.epoch_generator(self.args.seed, epoch)
+        order = torch.randperm(len(self.raw), generator=gen)
         for i in range(0, len(self.raw), bs):
             idx = distributed.shard(order[i : i + bs])  # this rank's share; all of it when alone
             x = self.raw[idx]
             if not self.args.no_augment:
                 x = random_affine(
-                    x, generator=self.gen, elastic_alpha=self.args.elastic, elastic_sigma=self.args.elastic_sigma
+                    x, generator=gen, elastic_alpha=self.args.elastic, elastic_sigma=self.args.elastic_sigma
                 )
             yield (x - config.mean) / config.std, self.labels[idx]
 

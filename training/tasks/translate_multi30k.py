@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 from training import distributed, quantize
 from training.data import multi30k
 from training.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from training.tasks import common
 from training.tasks.base import Task
 from training.tokenization import BOS, EOS, PAD, encode, train_bpe
 from training.translation import export as graphs
@@ -94,7 +95,6 @@ class Translate(Task, task="translate"):
         assert self.tgt_tok.token_to_id(PAD) == 0 and self.src_tok.token_to_id(PAD) == 0
         self.src_ids, self.tgt_ids = tokenized(self.src_tok, tr_src), tokenized(self.tgt_tok, tr_tgt)
         self.va_src_ids, self.va_tgt_ids = tokenized(self.src_tok, va_src), tokenized(self.tgt_tok, va_tgt)
-        self.rng = random.Random(self.args.seed)
 
     def learn_tokenizers(self, src: list[str], tgt: list[str]) -> tuple[Tokenizer, Tokenizer]:
         """Learned on the training split only, then frozen with the run (--resume and --init-from reuse them)."""
@@ -137,7 +137,8 @@ class Translate(Task, task="translate"):
         return super().schedule_steps(epochs) + 1
 
     def batches(self, epoch: int):
-        for idx in buckets(self.src_ids, self.tgt_ids, self.args.batch_size, self.rng):
+        rng = random.Random(common.epoch_seed(self.args.seed, epoch))
+        for idx in buckets(self.src_ids, self.tgt_ids, self.args.batch_size, rng):
             yield collate(self.src_ids, self.tgt_ids, distributed.shard(idx), self.bos, self.eos)  # this rank's share
 
     def loss(self, model: Seq2Seq, batch):
