@@ -1,6 +1,6 @@
 """int8 against float over HTTP, side by side in one run, with `hey` as the load generator.
 
-    python -m bench.quantized [--seconds 5] [--rounds 3] [--out bench/quantized]
+    python -m bench.quantized [--seconds 5] [--rounds 3] [--out bench/quantized] [--only MODEL ...]
 
 For each model with an int8 version (`dlserve export <model> --quantize int8`), two dlserve servers on 127.0.0.1,
 batching on, one worker each: one serves the float version the int8 one came from, the other the int8 version
@@ -8,7 +8,8 @@ batching on, one worker each: one serves the float version the int8 one came fro
 server under load runs; every point is measured in interleaved rounds and the median round is reported, with
 CPU milliseconds per request (bench/peers/harness.py). Workloads: photo classification at 64 concurrent
 one-photo requests, translation at 32 concurrent one-sentence requests (sentences/s) and streamed generation of
-200 tokens with 16 streams (tokens/s).
+200 tokens with 16 streams (tokens/s). With --only, just those models are measured and their entries replace
+theirs in the results file, the others' being kept as they were.
 """
 
 from __future__ import annotations
@@ -82,10 +83,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "quantized")
+    parser.add_argument("--only", choices=list(WORKLOADS), action="append", help="these models (default: all)")
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("hey not found: apt-get install hey")
-    found = pairs(REPO / "models")
+    found = {n: v for n, v in pairs(REPO / "models").items() if not args.only or n in args.only}
     if not found:
         sys.exit("no int8 version in models/: run `dlserve export <model> --quantize int8` first")
     tmp = Path(tempfile.mkdtemp())
@@ -106,12 +108,21 @@ def main() -> None:
             urls = {kind: f"http://127.0.0.1:{r.port}{path}" for kind, r in running.items()}
             body_file = photo_body(tmp, body) if isinstance(body, str) else json_body(tmp, f"{name}.json", body)
             rows = measure(running, urls, body_file, (concurrency,), args.seconds, args.rounds)
-            results[name] = {"unit": unit, "items_per_request": items, **rows}
+            results[name] = {"unit": unit, "items_per_request": items, "seconds": args.seconds,
+                             "rounds": args.rounds, **rows}  # fmt: skip
     finally:
         for r in running.values():
             r.stop()
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    out = args.out.with_suffix(".json")
+    if args.only and out.exists():
+        results = merged(json.loads(out.read_text()), results)
+    out.write_text(json.dumps(results, indent=1))
     print("\n".join(table(results)))
+
+
+def merged(previous: dict, new: dict) -> dict:
+    """The results of an --only run laid over an earlier file: its models replace theirs, the others stay."""
+    return {**previous, **new, "versions": {**previous.get("versions", {}), **new["versions"]}}
 
 
 def table(results: dict) -> list[str]:

@@ -45,3 +45,13 @@ def test_the_table_gives_rates_in_the_workload_unit_and_their_ratio():
     }
     _, _, line = table(results)
     assert line == "| charlstm-shakespeare v1 vs v2 | c=16, tokens/s | 2000 (90.00) | 3000 (60.00) | 1.50x |"
+
+
+def test_an_only_run_replaces_its_models_and_keeps_the_others():
+    previous = {"seconds": 5, "versions": {"gru-en-de": [2, 3], "gru-en-fr": [1, 2]}, "gru-en-de": {"old": 1},
+                "gru-en-fr": {"old": 2}}  # fmt: skip
+    new = {"seconds": 5, "versions": {"gru-en-fr": (2, 3)}, "gru-en-fr": {"new": 3}}
+    assert quantized.merged(previous, new) == {
+        "seconds": 5, "versions": {"gru-en-de": [2, 3], "gru-en-fr": (2, 3)}, "gru-en-de": {"old": 1},
+        "gru-en-fr": {"new": 3},
+    }  # fmt: skip
