@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from dockerfile_parse import REPO, healthcheck_command, run
 
+from service.settings import Settings
+
 COMPOSE_FILE = REPO / "docker-compose.yml"
 
 
@@ -109,7 +111,11 @@ def test_compose_profiles_gpu_and_monitoring() -> None:
     assert gpu["environment"]["DLSERVE_PROVIDERS"] == "auto"
     assert gpu["healthcheck"]["test"] == services["dlserve"]["healthcheck"]["test"]
     published = {(p.get("host_ip"), str(p.get("published"))) for s in services.values() for p in s.get("ports", [])}
-    assert published == {("127.0.0.1", port) for port in ("8000", "8001", "9090", "3000")}, "loopback only"
+    assert published == {("127.0.0.1", port) for port in ("8000", "8001", "8081", "8082", "9090", "3000")}, "loopback"
+    for name in ("dlserve", "dlserve-gpu"):  # HTTP and gRPC, each at the port the server listens on
+        grpc_port = services[name]["environment"].get("DLSERVE_GRPC_PORT", str(Settings().grpc_port))
+        assert {str(p["target"]) for p in services[name]["ports"]} == {services[name]["environment"]["DLSERVE_PORT"],
+                                                                       grpc_port}  # fmt: skip
 
     # Every file the monitoring services mount exists; the dashboard Grafana opens lies in its mounted folder.
     for name in ("prometheus", "grafana"):
