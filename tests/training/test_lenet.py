@@ -7,7 +7,7 @@ import torch
 
 from core.graph_specs import io_spec
 from training.export import assert_parity, cpu_session, export_onnx
-from training.models.lenet import LeNet5, LeNetConfig
+from training.models.lenet import LeNet5, LeNetConfig, ShiftAveraged
 
 
 def test_shapes_and_parameter_count():
@@ -63,3 +63,23 @@ def test_batch_norm_variant_exports_with_its_running_statistics(tmp_path):
 def test_models_without_batch_norm_keep_their_state_dict_keys():
     keys = set(LeNet5(LeNetConfig()).state_dict())
     assert keys == {f"{layer}.{p}" for layer in ("c1", "c3", "c5", "f6", "out") for p in ("weight", "bias")}
+
+
+def test_shift_averaging_is_the_mean_of_five_one_pixel_moves_and_exports_with_a_dynamic_batch(tmp_path):
+    torch.manual_seed(0)
+    model = LeNet5(LeNetConfig()).eval()
+    tta = ShiftAveraged(model).eval()
+    x = torch.randn(3, 1, 28, 28)
+    bg = model.pad_value
+    right = torch.cat([torch.full((3, 1, 28, 1), bg), x[:, :, :, :-1]], dim=3)  # the digit moved one pixel right
+    down = torch.cat([torch.full((3, 1, 1, 28), bg), x[:, :, :-1, :]], dim=2)
+    left = torch.cat([x[:, :, :, 1:], torch.full((3, 1, 28, 1), bg)], dim=3)
+    up = torch.cat([x[:, :, 1:, :], torch.full((3, 1, 1, 28), bg)], dim=2)
+    expected = torch.stack([model(v) for v in (x, right, down, left, up)]).mean(0)
+    torch.testing.assert_close(tta(x), expected, rtol=1e-5, atol=1e-5)
+    path = tmp_path / "tta.onnx"
+    export_onnx(tta, (torch.zeros(2, 1, 28, 28),), path, ["image"], ["logits"], {"image": {0: "b"}, "logits": {0: "b"}})
+    session = cpu_session(path)
+    for batch in (1, 7, 64):
+        x = np.random.default_rng(batch).normal(size=(batch, 1, 28, 28)).astype(np.float32)
+        assert assert_parity(tta, session, {"image": x}, atol=1e-4) <= 1e-4

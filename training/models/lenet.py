@@ -48,3 +48,20 @@ class LeNet5(nn.Module):
         x = self.drop(self.act(self.n5(self.c5(x))).flatten(1))  # (B, 120)  C5
         x = self.drop(self.act(self.n6(self.f6(x))))  # (B, 84)   F6
         return self.out(x)  # (B, 10)
+
+
+class ShiftAveraged(nn.Module):
+    """Test-time augmentation inside the graph: the mean logits of the digit and of the digit moved one pixel
+    up, down, left and right (background fills the row or column it leaves), so what is served is what was
+    measured. The five views go through the network as one batch."""
+
+    def __init__(self, model: LeNet5) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2], x.shape[3]
+        p = F.pad(x, (1, 1, 1, 1), value=self.model.pad_value)
+        views = [x] + [p[:, :, dy : dy + h, dx : dx + w] for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2))]
+        logits = self.model(torch.cat(views))
+        return logits.view(len(views), -1, logits.shape[1]).mean(0)

@@ -6,6 +6,7 @@ import argparse
 import io
 from functools import cached_property
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from training import distributed, optim, quantize
 from training.augment import random_affine
 from training.data import mnist
 from training.export import assert_parity, cpu_session, export_onnx
-from training.models.lenet import LeNet5, LeNetConfig
+from training.models.lenet import LeNet5, LeNetConfig, ShiftAveraged
 from training.tasks import common
 from training.tasks.base import Task
 
@@ -29,6 +30,11 @@ def to_input(images: np.ndarray, config: LeNetConfig) -> torch.Tensor:
     """(N, 28, 28) uint8 -> (N, 1, 28, 28) float32, (x/255 - mean) / std."""
     x = torch.from_numpy(images).float().div_(255).unsqueeze(1)
     return (x - config.mean) / config.std
+
+
+def export_graph(model: torch.nn.Module, path: Path) -> None:
+    axes = {"image": {0: "batch"}, "logits": {0: "batch"}}
+    export_onnx(model, (torch.zeros(2, 1, 28, 28),), path, ["image"], ["logits"], axes)
 
 
 def onnx_test_error(path: Path, te: mnist.MnistSplit, config: LeNetConfig) -> float:
@@ -157,17 +163,27 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
 
     # --- export and evaluate --------------------------------------------------------------------------------------
 
+    @classmethod
+    def add_export_args(cls, p: argparse.ArgumentParser, command: str) -> None:
+        if command == "export":
+            p.add_argument(
+                "--tta", choices=["none", "shift"], default="none",
+                help="shift: the graph averages the logits of the digit and of it moved one pixel each way",
+            )  # fmt: skip
+
+    def served_graph(self, model: LeNet5) -> torch.nn.Module:
+        return ShiftAveraged(model).eval() if self.args.tta == "shift" else model
+
     def export_graphs(self, model: LeNet5, out: Path) -> dict[str, Path]:
         path = out / "model.onnx"
-        axes = {"image": {0: "batch"}, "logits": {0: "batch"}}
-        export_onnx(model, (torch.zeros(2, 1, 28, 28),), path, ["image"], ["logits"], axes)
+        export_graph(self.served_graph(model), path)
         return {"model": path}
 
     def manifest_extras(self, model: LeNet5, out: Path) -> dict[str, Any]:
-        config, te = model.config, self.test_split
+        config, te, graph = model.config, self.test_split, self.served_graph(model)
         session = cpu_session(out / "model.onnx")
         diffs = {
-            b: assert_parity(model, session, {"image": to_input(te.images[:b], config).numpy()}, atol=1e-4)
+            b: assert_parity(graph, session, {"image": to_input(te.images[:b], config).numpy()}, atol=1e-4)
             for b in PARITY_BATCHES
         }
         print(f"parity max abs diff by batch size: {diffs}")
@@ -185,13 +201,35 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
                 "test_accuracy": round(1 - error, 6),
                 "test_error_served": round(served, 6),
                 "test_images": int(len(test.labels)),
+                **self.holdout_errors(model, out / "model.onnx"),
             },
+            "test_time_augmentation": "mean logits of the digit and of it moved one pixel each way"
+            if self.args.tta == "shift"
+            else "none",
             "metrics_method": {
                 "test_error": "the test digits as MNIST stores them, (x/255 - mean) / std, into the graph",
                 "test_error_served": "each test digit as a PNG file through the service's decoding and recipe",
             },
             "parity": {"max_abs_diff": max(diffs.values()), "batch_sizes": list(PARITY_BATCHES)},
         }
+
+    def holdout_errors(self, model: LeNet5, path: Path) -> dict[str, float]:
+        """For a run with --holdout, the exported graph's error on the held-out training digits; with --tta, also
+        the network's own without the averaging (held-out and test): the figures to choose --tta by."""
+        n, plain = self.training_record().get("holdout"), None
+        errors: dict[str, float] = {}
+        with TemporaryDirectory() as tmp:
+            if self.args.tta != "none":
+                export_graph(model, plain := Path(tmp) / "plain.onnx")
+                errors["test_error_without_tta"] = onnx_test_error(plain, self.limited_test(), model.config)
+            if n:
+                train = mnist.load_split(self.data_dir, "train")
+                held = mnist.MnistSplit(self.limited(train.images[-n:]), self.limited(train.labels[-n:]))
+                errors["holdout_error"] = onnx_test_error(path, held, model.config)
+                if plain:
+                    errors["holdout_error_without_tta"] = onnx_test_error(plain, held, model.config)
+        print(f"without test-time averaging and on held-out training digits: {errors}")
+        return {k: round(v, 6) for k, v in errors.items()}
 
     def reference(self, model: LeNet5, out: Path) -> tuple[str, dict[str, np.ndarray]]:
         return "model", {"image": to_input(self.test_split.images[:2], model.config).numpy()}
