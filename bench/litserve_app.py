@@ -17,13 +17,14 @@ import litserve as ls
 import numpy as np
 import onnxruntime as ort
 
+from core.model_folders import latest_version
 from core.preprocessing.color import to_grayscale
 from core.preprocessing.digits import mnist_digit
 from service.preprocessing.images import open_image
 
 THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 WORKERS = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-MODEL = Path(__file__).resolve().parent.parent / "models" / "lenet5-mnist" / "1"
+MODEL = latest_version(Path(__file__).resolve().parent.parent / "models" / "lenet5-mnist")  # what dlserve serves
 
 
 class LeNetAPI(ls.LitAPI):

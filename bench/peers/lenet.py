@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-MODEL = Path(__file__).resolve().parents[2] / "models" / "lenet5-mnist" / "1"
+from core.model_folders import latest_version
+
+# The version dlserve serves by default, so that every server runs the same graph.
+MODEL = latest_version(Path(__file__).resolve().parents[2] / "models" / "lenet5-mnist")
 NAME = "lenet5-mnist"
 MAX_PIXELS = 40_000_000
 

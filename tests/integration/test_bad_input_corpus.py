@@ -22,13 +22,16 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from tests_support import png_header_only
+from tests_support import MODELS, png_header_only
+
+from core.model_folders import latest_version
 
 pytestmark = pytest.mark.integration
 
 LIMIT = 10 * 1024 * 1024  # DLSERVE_MAX_UPLOAD_BYTES default
 SEVEN = 0  # index of a 7 in the MNIST test set (its first digit)
 TWO = 1  # index of a 2
+LENET_SERVED = latest_version(MODELS / "lenet5-mnist").name  # the version a request naming none gets
 
 
 @dataclass
@@ -116,7 +119,7 @@ def corpus(digits: np.ndarray, labels: np.ndarray) -> list[Row]:
         Row("invalid UTF-8 in a JSON body", "POST", "/v1/classify", {"content": b'{"images": ["\xff"]}', "headers": json_ct}, 422, "body is not valid JSON"),
         Row("10 MB+ JSON body", "POST", "/v1/classify", {"content": b'{"images": ["' + b"A" * LIMIT + b'"]}', "headers": json_ct}, 413, f"; the limit is {LIMIT} bytes"),
         Row("unknown model", "POST", "/v1/classify?model=resnet50", upload("a.png", seven_png), 404, "model 'resnet50' not found; available models: ['alexnet-cifar10', 'captioner-flickr8k'"),
-        Row("unknown version", "POST", "/v1/classify?version=9", upload("a.png", seven_png), 404, "model 'lenet5-mnist' version 9 is not served; it serves version 1"),
+        Row("unknown version", "POST", "/v1/classify?version=9", upload("a.png", seven_png), 404, f"model 'lenet5-mnist' version 9 is not served; it serves version {LENET_SERVED}"),
         Row("model ../", "POST", "/v1/classify?model=../lenet5-mnist", upload("a.png", seven_png), 404, "model '../lenet5-mnist' not found; available models"),
         Row("model %2e%2e%2f", "POST", "/v1/classify?model=%2e%2e%2flenet5-mnist", upload("a.png", seven_png), 404, "model '../lenet5-mnist' not found"),
         Row("model name with a slash", "POST", "/v1/classify?model=lenet5-mnist/1", upload("a.png", seven_png), 404, "model 'lenet5-mnist/1' not found"),
@@ -186,7 +189,7 @@ def corpus(digits: np.ndarray, labels: np.ndarray) -> list[Row]:
         Row("v2: bad Inference-Header-Content-Length", "POST", "/v2/models/lenet5-mnist/infer", {"content": b"{}", "headers": {"inference-header-content-length": "99"}}, 400, "Inference-Header-Content-Length is '99'; send the JSON part's length (0..2 bytes)"),
         Row("v2: unknown model", "POST", "/v2/models/resnet50/infer", infer([lenet_zero]), 404, "model 'resnet50' not found; v2 models: ['alexnet-cifar10', 'captioner-flickr8k.decoder_step'"),
         Row("v2: unknown graph", "GET", "/v2/models/gru-en-fr.decoder", {}, 404, "model 'gru-en-fr' has no graph 'decoder'; v2 models: ['gru-en-fr.decoder_step', 'gru-en-fr.encoder']"),
-        Row("v2: unknown version", "POST", "/v2/models/lenet5-mnist/versions/9/infer", infer([lenet_zero]), 404, "model 'lenet5-mnist' has no version '9' loaded; it serves version 1"),
+        Row("v2: unknown version", "POST", "/v2/models/lenet5-mnist/versions/9/infer", infer([lenet_zero]), 404, f"model 'lenet5-mnist' has no version '9' loaded; it serves version {LENET_SERVED}"),
         Row("v2: model ../ (encoded slash)", "GET", "/v2/models/..%2Flenet5-mnist", {}, 404, "no route for '/v2/models/../lenet5-mnist'"),
         Row("v2: load with a version that is not a number", "POST", "/v2/repository/models/lenet5-mnist/load", {"json": {"parameters": {"version": "../1"}}}, 400, "parameters.version is '../1'; send a version number such as \"2\""),
         Row("v2: load a path", "POST", "/v2/repository/models/lenet5-mnist%2F..%2F..%2Fetc/load", {}, 404, "no route for"),

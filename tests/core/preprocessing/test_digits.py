@@ -119,6 +119,8 @@ def test_real_world_digits_are_read_not_refused(mnist_test, style, least):
     import onnxruntime as ort
     from tests_support import MODELS
 
+    from core.model_folders import latest_version
+
     images, labels = mnist_test
     inputs = []
     for d in images[:100]:
@@ -127,7 +129,7 @@ def test_real_world_digits_are_read_not_refused(mnist_test, style, least):
             assert (np.asarray(img) < 128).mean() > 0.4 or (np.asarray(img) > 128).mean() > 0.4  # ink-heavy frame
         inputs.append((mnist_digit(to_grayscale(img), style) - 0.1307) / 0.3081)
     session = ort.InferenceSession(
-        str(MODELS / "lenet5-mnist" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+        str(latest_version(MODELS / "lenet5-mnist") / "model.onnx"), providers=["CPUExecutionProvider"]
     )
     predicted = session.run(None, {"image": np.stack(inputs)[:, None].astype(np.float32)})[0].argmax(1)
     assert float((predicted == labels[:100]).mean()) >= least
