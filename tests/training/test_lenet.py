@@ -80,6 +80,7 @@ def test_shift_averaging_is_the_mean_of_five_one_pixel_moves_and_exports_with_a_
     path = tmp_path / "tta.onnx"
     export_onnx(tta, (torch.zeros(2, 1, 28, 28),), path, ["image"], ["logits"], {"image": {0: "b"}, "logits": {0: "b"}})
     session = cpu_session(path)
+    assert io_spec(session)["outputs"] == [{"name": "logits", "dtype": "float32", "shape": [-1, 10]}]
     for batch in (1, 7, 64):
         x = np.random.default_rng(batch).normal(size=(batch, 1, 28, 28)).astype(np.float32)
         assert assert_parity(tta, session, {"image": x}, atol=1e-4) <= 1e-4

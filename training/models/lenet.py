@@ -64,4 +64,5 @@ class ShiftAveraged(nn.Module):
         p = F.pad(x, (1, 1, 1, 1), value=self.model.pad_value)
         views = [x] + [p[:, :, dy : dy + h, dx : dx + w] for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2))]
         logits = self.model(torch.cat(views))
-        return logits.view(len(views), -1, logits.shape[1]).mean(0)
+        # The class count as a constant, so the graph's output keeps its static width (-1, classes).
+        return logits.view(len(views), -1, self.model.config.num_classes).mean(0)
