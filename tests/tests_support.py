@@ -25,6 +25,13 @@ REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
 
 
+def served_version(name: str) -> int:
+    """The version of a committed model that a request naming none gets (the newest that is not opt-in)."""
+    from core.model_folders import latest_version
+
+    return int(latest_version(MODELS / name).name)
+
+
 def wait_ready(client, timeout_s: float = 120.0) -> None:
     """Wait until an in-process app (a TestClient) has loaded its models: /readyz answers 200, or fail saying why."""
     deadline = time.monotonic() + timeout_s

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tg
 import tritonclient.http as th
-from tests_support import grpc_calls
+from tests_support import grpc_calls, served_version
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 from tritonclient.utils import InferenceServerException
@@ -158,7 +158,8 @@ def test_bad_requests_get_their_status_and_the_rest_message(client):
     expect(invalid, "model 'lenet5-mnist' has no output 'probs'", client.infer, "lenet5-mnist",
            [lenet_input([1, 1, 28, 28])], outputs=[tg.InferRequestedOutput("probs")])  # fmt: skip
     expect(not_found, "model 'resnet50' not found", client.get_model_metadata, "resnet50")
-    expect(not_found, "it serves version 1", client.get_model_metadata, "lenet5-mnist", model_version="7")
+    serves = f"it serves version {served_version('lenet5-mnist')}"
+    expect(not_found, serves, client.get_model_metadata, "lenet5-mnist", model_version="7")
     expect(not_found, "has several graphs, each a v2 model", client.infer, "gru-en-fr", [lenet_input([1])])
     expect(not_found, "model 'nope' not found", client.load_model, "nope")
     expect(invalid, "configuration overrides are not supported", client.load_model, "lenet5-mnist", config="{}")

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from tests_support import MODELS, png
+from tests_support import MODELS, png, served_version
 from tritonclient.utils import InferenceServerException
 
 from core.decoding.sampling import softmax
@@ -17,7 +17,8 @@ from core.preprocessing.digits import mnist_digit
 
 pytestmark = pytest.mark.integration
 
-LENET = json.loads((MODELS / "lenet5-mnist" / "1" / "manifest.json").read_text())
+LENET_VERSION = str(served_version("lenet5-mnist"))
+LENET = json.loads((MODELS / "lenet5-mnist" / LENET_VERSION / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_server_health_and_metadata(client):
     assert client.is_model_ready("lenet5-mnist") and client.is_model_ready("gru-en-fr.encoder")
     assert client.get_model_metadata("lenet5-mnist") == {
         "name": "lenet5-mnist",
-        "versions": ["1"],
+        "versions": [LENET_VERSION],
         "platform": "onnxruntime_onnx",
         "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
         "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}],
@@ -81,7 +82,7 @@ def test_lenet_infer_equals_the_typed_endpoint(client, server, mnist_test, binar
     result = client.infer("lenet5-mnist", [inp], outputs=[out], request_id="digits-16")
     logits = result.as_numpy("logits")
     assert logits.shape == (16, 10) and logits.dtype == np.float32
-    assert result.get_response()["id"] == "digits-16" and result.get_response()["model_version"] == "1"
+    assert result.get_response()["id"] == "digits-16" and result.get_response()["model_version"] == LENET_VERSION
     files = [("files", (f"{i}.png", png(d), "image/png")) for i, d in enumerate(digits)]
     typed = httpx.post(f"{server.url}/v1/classify", params={"top_k": 10}, files=files, timeout=60).json()
     typed_probs = np.zeros((16, 10))
@@ -97,7 +98,7 @@ def test_default_request_is_binary_both_ways(client):
     x = np.zeros((3, 1, 28, 28), np.float32)
     inp = triton.InferInput("image", [3, 1, 28, 28], "FP32")
     inp.set_data_from_numpy(x)
-    result = client.infer("lenet5-mnist", [inp], model_version="1")
+    result = client.infer("lenet5-mnist", [inp], model_version=LENET_VERSION)
     assert result.get_response()["outputs"][0]["parameters"] == {"binary_data_size": 3 * 10 * 4}
     logits = result.as_numpy("logits")
     assert logits.shape == (3, 10) and np.allclose(logits, logits[0])
@@ -131,5 +132,5 @@ def test_errors_reach_the_client_with_status_and_message(client):
     assert err.value.status() == "404" and "model 'resnet50' not found" in err.value.message()
     with pytest.raises(InferenceServerException) as err:
         client.get_model_metadata("lenet5-mnist", model_version="7")
-    assert err.value.status() == "404" and "it serves version 1" in err.value.message()
+    assert err.value.status() == "404" and f"it serves version {LENET_VERSION}" in err.value.message()
     assert not client.is_model_ready("lenet5-mnist", model_version="7")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from tests_support import png, wait_ready
+from tests_support import MODELS, png, served_version, wait_ready
 
 from service.app import create_app
 from service.settings import Settings
@@ -42,7 +43,7 @@ def test_multipart_and_json_agree_in_request_order(client, mnist_test):
     r = client.post("/v1/classify?top_k=2", files=files)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["model"] == "lenet5-mnist" and body["version"] == 1
+    assert body["model"] == "lenet5-mnist" and body["version"] == served_version("lenet5-mnist")
     assert [res["name"] for res in body["results"]] == [f"d{i}.png" for i in range(5)]
     assert [int(res["predictions"][0]["label"]) for res in body["results"]] == labels[:5].tolist()
     assert all(len(res["predictions"]) == 2 for res in body["results"])
@@ -171,7 +172,9 @@ def test_playground_page_and_static_files(client):
 
 def test_learning_curves_of_a_model(client):
     data = client.get("/v1/models/lenet5-mnist/curves").json()
-    assert data["stages"]["training"]["epoch"][-1] == 40
+    version = str(served_version("lenet5-mnist"))
+    manifest = json.loads((MODELS / "lenet5-mnist" / version / "manifest.json").read_text())
+    assert data["stages"]["training"]["epoch"][-1] == manifest["training"]["epochs"]
     assert "test_error" in data["stages"]["training"]["metrics"]
     png_r = client.get("/v1/models/lenet5-mnist/curves.png")
     assert png_r.status_code == 200 and png_r.content[:8] == b"\x89PNG\r\n\x1a\n"

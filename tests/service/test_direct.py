@@ -7,7 +7,7 @@ import base64
 
 import pytest
 from fastapi.testclient import TestClient
-from tests_support import MODELS, png, wait_ready
+from tests_support import MODELS, png, served_version, wait_ready
 
 from service import direct
 from service.app import create_app
@@ -63,7 +63,8 @@ def test_classify_results_and_refusals_are_the_fastapi_routes(pair, mnist_test):
 def test_v2_inference_and_its_refusals_are_the_fastapi_routes(pair):
     body = {"inputs": [{"name": "image", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": [0.0] * 784}]}
     assert same(pair, "POST", "/v2/models/lenet5-mnist/infer", json=body).status_code == 200
-    assert same(pair, "POST", "/v2/models/lenet5-mnist/versions/1/infer", json=body).status_code == 200
+    served = served_version("lenet5-mnist")
+    assert same(pair, "POST", f"/v2/models/lenet5-mnist/versions/{served}/infer", json=body).status_code == 200
     assert same(pair, "POST", "/v2/models/lenet5-mnist/versions/7/infer", json=body).status_code == 404
     assert same(pair, "POST", "/v2/models/nope/infer", json=body).status_code == 404
     assert same(pair, "POST", "/v2/models/lenet5-mnist/infer", json={"inputs": []}).status_code == 400
