@@ -21,14 +21,14 @@ import numpy as np
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.model_folders import latest_version
+
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
 
 
 def served_version(name: str) -> int:
     """The version of a committed model that a request naming none gets (the newest that is not opt-in)."""
-    from core.model_folders import latest_version
-
     return int(latest_version(MODELS / name).name)
 
 

@@ -98,3 +98,10 @@ def write_manifest(model_dir: Path, manifest: dict[str, Any]) -> Path:
     if any(stages.values()):
         write_curves(model_dir, stages, f"{manifest['name']} v{manifest['version']}")
     return path
+
+
+def export_image_graph(graph: torch.nn.Module, geometry: tuple[int, int], path: Path) -> None:
+    """An image classifier's graph: `image` (batch, channels, side, side) -> `logits` (batch, classes)."""
+    channels, side = geometry
+    example = torch.zeros(2, channels, side, side)
+    export_onnx(graph, (example,), path, ["image"], ["logits"], {"image": {0: "batch"}, "logits": {0: "batch"}})

@@ -22,16 +22,14 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from tests_support import MODELS, png_header_only
-
-from core.model_folders import latest_version
+from tests_support import png_header_only, served_version
 
 pytestmark = pytest.mark.integration
 
 LIMIT = 10 * 1024 * 1024  # DLSERVE_MAX_UPLOAD_BYTES default
 SEVEN = 0  # index of a 7 in the MNIST test set (its first digit)
 TWO = 1  # index of a 2
-LENET_SERVED = latest_version(MODELS / "lenet5-mnist").name  # the version a request naming none gets
+LENET_SERVED = served_version("lenet5-mnist")
 
 
 @dataclass

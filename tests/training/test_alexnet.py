@@ -7,9 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from training.export import assert_parity, cpu_session
+from training.export import assert_parity, cpu_session, export_image_graph
 from training.models.alexnet import AlexNet, AlexNetConfig, FlipAveraged
-from training.tasks.image_classifier import export_graph
 
 
 def test_five_convolutions_pooled_after_the_first_second_and_fifth():
@@ -55,7 +54,7 @@ def test_onnx_parity_at_batch_1_7_and_64(tmp_path, side):
     torch.manual_seed(0)
     model = AlexNet(AlexNetConfig(widths=[16, 16, 32, 32, 32], hidden=32, image_size=side)).eval()
     graph = FlipAveraged(model)
-    export_graph(graph, (3, side), tmp_path / "m.onnx")
+    export_image_graph(graph, (3, side), tmp_path / "m.onnx")
     session = cpu_session(tmp_path / "m.onnx")
     rng = np.random.default_rng(0)
     for b in (1, 7, 64):

@@ -25,7 +25,7 @@ from core.manifest import ImageRecipe
 from core.preprocessing.recipes import apply
 from training import distributed, optim, quantize
 from training.augment import random_translate_flip
-from training.export import assert_parity, cpu_session, export_onnx
+from training.export import assert_parity, cpu_session, export_image_graph
 from training.grid import write_grid
 from training.models.alexnet import AlexNet, AlexNetConfig, FlipAveraged
 from training.tasks import common
@@ -195,7 +195,7 @@ class ImageClassifier(Task):
 
     def export_graphs(self, model: AlexNet, out: Path) -> dict[str, Path]:
         path = out / "model.onnx"
-        export_graph(self.served_graph(model), self.geometry(model), path)
+        export_image_graph(self.served_graph(model), self.geometry(model), path)
         return {"model": path}
 
     def manifest_extras(self, model: AlexNet, out: Path) -> dict[str, Any]:
@@ -211,7 +211,7 @@ class ImageClassifier(Task):
         metrics = {"test_accuracy": scores.pop("accuracy"), "test_images": len(held.labels)}
         if self.flip_tta():  # what the mirror averaging gains, measured the same way
             with TemporaryDirectory() as tmp:
-                export_graph(model, self.geometry(model), Path(tmp) / "plain.onnx")
+                export_image_graph(model, self.geometry(model), Path(tmp) / "plain.onnx")
                 plain = onnx_probabilities(Path(tmp) / "plain.onnx", x).argmax(1)
             metrics["test_accuracy_without_flip_tta"] = round(float((plain == held.labels).mean()), 6)
         print(f"onnxruntime accuracy through the service's preprocessing on {len(x)} images: {metrics}")
@@ -243,12 +243,6 @@ class ImageClassifier(Task):
         x = served_inputs(ImageRecipe(**manifest["preprocessing"]), held.images)
         preds = onnx_probabilities(folder / "model.onnx", x).argmax(1)
         return {"test_images": len(held.labels), **classification_scores(preds, held.labels, manifest["labels"])}
-
-
-def export_graph(graph: torch.nn.Module, geometry: tuple[int, int], path: Path) -> None:
-    (channels, side) = geometry
-    example = torch.zeros(2, channels, side, side)
-    export_onnx(graph, (example,), path, ["image"], ["logits"], {"image": {0: "batch"}, "logits": {0: "batch"}})
 
 
 def served_inputs(recipe: ImageRecipe, images: np.ndarray) -> np.ndarray:

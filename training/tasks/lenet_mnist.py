@@ -18,7 +18,7 @@ from core.preprocessing import recipes
 from training import distributed, optim, quantize
 from training.augment import random_affine
 from training.data import mnist
-from training.export import assert_parity, cpu_session, export_onnx
+from training.export import assert_parity, cpu_session, export_image_graph
 from training.models.lenet import LeNet5, LeNetConfig, ShiftAveraged
 from training.tasks import common
 from training.tasks.base import Task
@@ -30,11 +30,6 @@ def to_input(images: np.ndarray, config: LeNetConfig) -> torch.Tensor:
     """(N, 28, 28) uint8 -> (N, 1, 28, 28) float32, (x/255 - mean) / std."""
     x = torch.from_numpy(images).float().div_(255).unsqueeze(1)
     return (x - config.mean) / config.std
-
-
-def export_graph(model: torch.nn.Module, path: Path) -> None:
-    axes = {"image": {0: "batch"}, "logits": {0: "batch"}}
-    export_onnx(model, (torch.zeros(2, 1, 28, 28),), path, ["image"], ["logits"], axes)
 
 
 def onnx_test_error(path: Path, te: mnist.MnistSplit, config: LeNetConfig) -> float:
@@ -176,7 +171,7 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
 
     def export_graphs(self, model: LeNet5, out: Path) -> dict[str, Path]:
         path = out / "model.onnx"
-        export_graph(self.served_graph(model), path)
+        export_image_graph(self.served_graph(model), (1, 28), path)
         return {"model": path}
 
     def manifest_extras(self, model: LeNet5, out: Path) -> dict[str, Any]:
@@ -220,7 +215,7 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         errors: dict[str, float] = {}
         with TemporaryDirectory() as tmp:
             if self.args.tta != "none":
-                export_graph(model, plain := Path(tmp) / "plain.onnx")
+                export_image_graph(model, (1, 28), plain := Path(tmp) / "plain.onnx")
                 errors["test_error_without_tta"] = onnx_test_error(plain, self.limited_test(), model.config)
             if n:
                 train = mnist.load_split(self.data_dir, "train")
