@@ -82,3 +82,50 @@ class ConstantCaptionSearch:
         scored = ((self.bleu4(c), tuple(c)) for c in {tuple(c) for c in candidates})
         score, words = max(scored)
         return list(words), score
+
+
+class CiderD:
+    """CIDEr-D of single captions, as coco-caption computes it (pycocoevalcap's `Cider`: tf-idf vectors of the
+    1..4-grams, hypothesis weights clipped to the reference's, a Gaussian penalty on the length difference with
+    sigma 6, the mean over n-gram orders and references, x10), with document frequencies taken once from a fixed
+    corpus of references. pycocoevalcap takes them from the images it is scoring; fixing them makes a caption's
+    score independent of the batch it is drawn in, which a training reward needs (self-critical training).
+
+    Words can be any hashable tokens (strings or token ids)."""
+
+    def __init__(self, references: Sequence[Sequence[Sequence]], n: int = 4, sigma: float = 6.0) -> None:
+        self.n, self.sigma = n, sigma
+        counts = [[self._counts(r) for r in refs] for refs in references]
+        doc_freq = Counter(g for refs in counts for g in set().union(*refs))
+        self.log_docs = math.log(len(references))
+        self.log_df = {g: math.log(max(1.0, c)) for g, c in doc_freq.items()}
+        self.refs = [[self._vector(c) for c in refs] for refs in counts]
+
+    def _counts(self, words: Sequence) -> Counter:
+        words = list(words)
+        return Counter(tuple(words[i : i + k]) for k in range(1, self.n + 1) for i in range(len(words) - k + 1))
+
+    def _vector(self, counts: Counter) -> tuple[list[dict], list[float], int]:
+        vec: list[dict] = [{} for _ in range(self.n)]
+        norm = [0.0] * self.n
+        length = 0
+        for g, tf in counts.items():
+            k = len(g) - 1
+            vec[k][g] = w = tf * (self.log_docs - self.log_df.get(g, 0.0))
+            norm[k] += w * w
+            length += tf if k == 1 else 0  # coco-caption measures length in bigrams
+        return vec, [math.sqrt(v) for v in norm], length
+
+    def score(self, image: int, words: Sequence) -> float:
+        """CIDEr-D of one caption of reference image `image` (on coco-caption's scale: x100 is the usual figure)."""
+        hyp, hyp_norm, hyp_len = self._vector(self._counts(words))
+        refs = self.refs[image]
+        total = 0.0
+        for ref, ref_norm, ref_len in refs:
+            penalty = math.exp(-((hyp_len - ref_len) ** 2) / (2 * self.sigma**2))
+            for k in range(self.n):
+                if hyp_norm[k] and ref_norm[k]:
+                    r = ref[k]
+                    dot = sum(min(w, r.get(g, 0.0)) * r.get(g, 0.0) for g, w in hyp[k].items())
+                    total += dot / (hyp_norm[k] * ref_norm[k]) * penalty
+        return 10.0 * total / (self.n * len(refs))

@@ -1,12 +1,14 @@
-"""Caption scoring: coco-caption BLEU/CIDEr wrapper and the exact fast constant-caption search."""
+"""Caption scoring: coco-caption BLEU/CIDEr wrapper, the exact fast constant-caption search, and CIDEr-D with
+fixed document frequencies (the self-critical reward)."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
+from pycocoevalcap.cider.cider import Cider
 
-from training.caption_metrics import ConstantCaptionSearch, coco_scores
+from training.caption_metrics import CiderD, ConstantCaptionSearch, coco_scores
 
 WORDS = [
     "a",
@@ -60,3 +62,21 @@ def test_best_constant_caption_beats_every_other_candidate():
     search = ConstantCaptionSearch(refs)
     best, score = search.best(candidates)
     assert score == max(search.bleu4(c) for c in candidates) and best in candidates
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cider_d_equals_pycocoevalcap_per_image(seed):
+    rng = random.Random(seed)
+    refs = random_refs(rng, 30)
+    hyps = [rng.choice(refs[i])[:-1] if i % 3 else [rng.choice(WORDS) for _ in range(6)] for i in range(len(refs))]
+    gts = {i: [" ".join(r) for r in rs] for i, rs in enumerate(refs)}
+    _, expected = Cider().compute_score(gts, {i: [" ".join(h)] for i, h in enumerate(hyps)})
+    cider = CiderD(refs)
+    assert [cider.score(i, h) for i, h in enumerate(hyps)] == pytest.approx(list(expected), abs=1e-9)
+
+
+def test_cider_d_takes_token_ids_and_rewards_the_closer_caption():
+    refs = [[[5, 6, 7, 8, 9], [5, 6, 7, 10]], [[11, 12, 13, 14], [11, 15, 13, 14]]]
+    cider = CiderD(refs)
+    assert cider.score(0, [5, 6, 7, 8, 9]) > cider.score(0, [5, 6, 7]) > cider.score(0, [11, 12, 13, 14]) == 0.0
+    assert cider.score(1, []) == 0.0

@@ -8,6 +8,9 @@ Training runs in stages, each checkpointed every epoch in runs/<model>/<stage>/ 
    computed once, and the LSTM decoder learns on them with teacher forcing (cross-entropy plus Xu et al.'s
    doubly stochastic attention penalty). Each epoch ends with a greedy-decoding BLEU-4 on the dev split.
 3. `finetune` (optional): both together on augmented photos.
+4. `scst` (optional): self-critical training of the decoder for CIDEr-D on its own sampled captions, the CNN frozen
+   (training/captioning/scst.py). `--init-from models/NAME/V` starts it from an exported version instead of
+   this run's stages 1-3 (training/captioning/from_export.py).
 
 The export's scores are measured the way the server captions: photos decoded from the JPEG files through the
 manifest's recipe, then beam search over the exported graphs (training/captioning/onnx_captioner.py).
@@ -30,8 +33,9 @@ from core.manifest import Photo
 from training import quantize
 from training.caption_metrics import ConstantCaptionSearch, coco_scores
 from training.captioning import export as graphs
-from training.captioning import stages
+from training.captioning import scst, stages
 from training.captioning.data import CaptionData
+from training.captioning.from_export import import_run
 from training.captioning.onnx_captioner import OnnxCaptioner, photos
 from training.data import flickr8k
 from training.grid import write_grid
@@ -47,7 +51,9 @@ STAGES = {
     "encoder": "CNN pretrained on word occurrence (multi-label), augmented photos",
     "decoder": "LSTM decoder on cached features of the frozen CNN (4 augmented views per photo)",
     "finetune": "CNN and decoder together on augmented photos, one random caption per photo",
+    "scst": "decoder trained on its own sampled captions for CIDEr-D (self-critical), the CNN frozen",
 }
+OPTIONAL_STAGES = ("finetune", "scst")
 
 
 def references(tok: Tokenizer, split: flickr8k.Split) -> list[list[str]]:
@@ -65,7 +71,7 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
 
     @classmethod
     def add_train_args(cls, p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", choices=["encoder", "decoder", "finetune", "all"], default="all")
+        p.add_argument("--stage", choices=["encoder", "decoder", "finetune", "scst", "all"], default="all")
         p.add_argument("--finetune-epochs", type=int, default=0, help="stage 3: encoder and decoder together")
         p.add_argument("--finetune-lr", type=float, default=5e-4)
         p.add_argument("--finetune-batch-size", type=int, default=48)
@@ -78,6 +84,16 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
         p.add_argument("--min-word-count", type=int, default=5)
         p.add_argument("--concepts", type=int, default=1000)
         p.add_argument("--attention-penalty", type=float, default=1.0)
+        p.add_argument("--scst-epochs", type=int, default=0, help="stage 4: self-critical training for CIDEr-D")
+        p.add_argument("--scst-lr", type=float, default=2e-4)
+        p.add_argument("--scst-samples", type=int, default=5, help="captions sampled per photo")
+        p.add_argument("--scst-batch-size", type=int, default=32, help="photos per step")
+        p.add_argument(
+            "--init-from",
+            type=Path,
+            default=None,
+            help="stage 4 from an exported captioner folder (models/NAME/V) instead of this run's stages",
+        )
 
     @classmethod
     def add_export_args(cls, p: argparse.ArgumentParser, command: str) -> None:
@@ -102,6 +118,11 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
             stages.train_decoder(a, data, config, stats, self.stage_config("decoder", a.decoder_epochs), run)
         if a.stage == "finetune" or (a.stage == "all" and a.finetune_epochs > 0):
             stages.train_finetune(a, data, config, stats, self.stage_config("finetune", a.finetune_epochs), run)
+        if a.stage == "scst" or (a.stage == "all" and a.scst_epochs > 0):
+            if a.init_from is not None and not a.resume:
+                import_run(a.init_from, run, data.tokenizer)
+            model = scst.load_stages(run, config)
+            scst.train_scst(a, data, config, stats, self.stage_config("scst", a.scst_epochs), model)
 
     def stage_config(self, stage: str, epochs: int) -> TrainerConfig:
         """Trainer settings of the decoder and fine-tuning stages (the encoder's are the common ones)."""
@@ -115,7 +136,8 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
     def stage_checkpoints(self) -> dict[str, dict[str, Any]]:
         """The checkpoint of each stage trained (encoder and decoder at least)."""
         paths = {stage: self.run_dir / stage / "checkpoint.pt" for stage in STAGES}
-        return {s: torch.load(p, weights_only=False) for s, p in paths.items() if s != "finetune" or p.exists()}
+        kept = {s: p for s, p in paths.items() if s not in OPTIONAL_STAGES or p.exists()}
+        return {s: torch.load(p, weights_only=False) for s, p in kept.items()}
 
     @cached_property
     def run_data(self) -> dict[str, Any]:
@@ -141,6 +163,8 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
         else:
             model.encoder.load_state_dict(ckpts["encoder"]["state_dict"])
             model.decoder.load_state_dict(ckpts["decoder"]["state_dict"])
+        if "scst" in ckpts:  # stage 4 supersedes the decoder
+            model.decoder.load_state_dict(ckpts["scst"]["state_dict"])
         return model.eval()
 
     def export_graphs(self, model: Captioner, out: Path) -> dict[str, Path]:

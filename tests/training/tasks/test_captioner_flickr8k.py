@@ -55,3 +55,34 @@ def test_export_serve_and_evaluate(tmp_path, data_dir, tiny_captioner, serve_and
     assert set(q["metrics"]) == {"test_images", "test_bleu1", "test_bleu4", "test_cider"}
     assert q["quantization"]["summary"]["speed"]["unit"] == "photos/s (16 test photos at a time, beam 2)"
     assert (out.parent / "2" / "tokenizer.json").is_file() and not (out.parent / "2" / "examples.png").exists()
+
+
+def test_stage_four_supersedes_the_decoder_and_joins_the_record(tmp_path, data_dir, tiny_captioner):
+    from training.tasks.captioner_flickr8k import CaptionerFlickr8k
+
+    runs = tmp_path / "run"
+    fake_run(runs, tiny_captioner)
+    _, decoder = tiny_captioner()
+    with torch.no_grad():
+        decoder.out.weight.add_(1.0)  # weights no other stage has
+    (runs / "scst").mkdir()
+    history = {"epochs": [{"epoch": 1, "train_reward": 0.3, "seconds": 5.0}], "steps": 9, "train_seconds": 5.0}
+    torch.save({"state_dict": decoder.state_dict(), "config": asdict(decoder.c), "history": history},
+               runs / "scst" / "checkpoint.pt")  # fmt: skip
+    task = CaptionerFlickr8k(CaptionerFlickr8k.parser("export").parse_args(["--run-dir", str(runs),
+                                                                            "--data-dir", str(data_dir)]))  # fmt: skip
+    assert torch.equal(task.load().decoder.out.weight, decoder.out.weight)
+    record = task.training_record()
+    assert sorted(record["stages"]) == ["decoder", "encoder", "scst"] and record["seconds"] == 9.0
+    assert record["stages"]["scst"]["epochs"] == 1
+
+
+def test_dry_run_trains_all_four_stages(tmp_path, data_dir):
+    runs = tmp_path / "run"
+    run("train", NAME, ["--dry-run", "--finetune-epochs", "1", "--scst-epochs", "1", "--views", "1", "--run-dir",
+                        str(runs), "--data-dir", str(data_dir), "--no-progress"])  # fmt: skip
+    for stage in ("encoder", "decoder", "finetune", "scst"):
+        history = json.loads((runs / stage / "history.json").read_text())
+        assert history["steps"] > 0 and len(history["epochs"]) == 1, stage
+    scst = json.loads((runs / "scst" / "history.json").read_text())["epochs"][0]
+    assert scst["train_reward"] >= 0 and "dev_greedy_cider" in scst
