@@ -7,6 +7,9 @@ five training captions (document frequencies of the training split), and its log
 lowered by how much it beat the mean of the other K-1 samples of the same photo (Luo 2020's baseline, which
 needs no extra greedy decode). The CNN stays frozen: its features for several views of every training photo
 are computed once, as in stage 2.
+
+Captions and references are scored with their end token: without it, a caption cut short after "on the" keeps
+the n-grams it has and loses little, and the policy learns to stop mid-phrase.
 """
 
 from __future__ import annotations
@@ -59,12 +62,17 @@ def advantages(rewards: torch.Tensor, k: int) -> torch.Tensor:
     return (r - (r.sum(1, keepdim=True) - r) / (k - 1)).view(-1)
 
 
+def reward_scorer(references: list[list[list[int]]], eos: int) -> CiderD:
+    """CIDEr-D over the references with the end token appended, so that how a caption ends is scored too."""
+    return CiderD([[[*r, eos] for r in refs] for refs in references])
+
+
 def scst_loss(decoder: CaptionDecoder, regions: torch.Tensor, images: list[int], cider: CiderD, k: int,
               sp: dict[str, int], generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     """The policy-gradient loss of K samples for each photo (rows of `regions`, reference images `images`)."""
     captions, log_probs, mask = sample(decoder, regions.repeat_interleave(k, 0), sp, generator)
-    rewards = torch.tensor([cider.score(i, c) for i, c in zip([i for i in images for _ in range(k)], captions,
-                                                              strict=True)])  # fmt: skip
+    owners = [i for i in images for _ in range(k)]
+    rewards = torch.tensor([cider.score(i, [*c, sp["eos"]]) for i, c in zip(owners, captions, strict=True)])
     adv = advantages(rewards, k)
     loss = -(adv.unsqueeze(1) * log_probs * mask).sum() / mask.sum()
     return loss, {"reward": rewards.mean().item(), "words": mask.sum(1).mean().item()}
@@ -78,7 +86,7 @@ def train_scst(args: argparse.Namespace, data: CaptionData, config: CaptionerCon
     train_feats, dev_feats = feature_views(args.views, args.seed + 3, data, model.encoder, config, stats)
     print(f"features for {args.views} views in {time.perf_counter() - t0:.1f}s: {tuple(train_feats.shape)}")
     decoder, sp, k = model.decoder.train(), data.special, args.scst_samples
-    cider = CiderD(data.train_ids)
+    cider = reward_scorer(data.train_ids, sp["eos"])
     n, bs = len(data.train_ids), args.scst_batch_size
     steps = tcfg.epochs * steps_per_epoch(n, bs)
     optimizer, scheduler = adamw_one_cycle([(decoder.parameters(), args.scst_lr)], 0.0, steps, warmup=0.05)

@@ -249,7 +249,8 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
 
     def training_record(self) -> dict[str, Any]:
         ckpts = self.stage_checkpoints
-        records = {s: common.training_record(ckpts[s], {"stage": what}) for s, what in STAGES.items() if s in ckpts}
+        records = {s: common.training_record(ckpts[s], {"stage": what, **self.imported(ckpts[s])})
+                   for s, what in STAGES.items() if s in ckpts}  # fmt: skip
         vocabulary = Tokenizer.from_file(str(self.run_dir / "tokenizer.json")).get_vocab_size()
         return {
             "model_config": ckpts["decoder"]["config"],
@@ -258,6 +259,11 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
             "stages": records,
             "vocabulary": {"words": vocabulary, "min_count": 5, "from": "training split captions"},
         }
+
+    @staticmethod
+    def imported(ckpt: dict[str, Any]) -> dict[str, str]:
+        """Where a stage trained elsewhere came from (--init-from): its weights were rebuilt from that folder."""
+        return {"imported_from": ckpt["imported_from"]} if "imported_from" in ckpt else {}
 
     def workload(self, folder: Path, manifest: dict[str, Any]) -> quantize.Workload:
         captioner, beam = OnnxCaptioner(folder, manifest), self.args.beam_size

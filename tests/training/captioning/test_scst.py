@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from training.caption_metrics import CiderD
-from training.captioning.scst import advantages, sample, scst_loss
+from training.captioning.scst import advantages, reward_scorer, sample, scst_loss
 
 SP = {"pad": 0, "bos": 1, "eos": 2, "unk": 3}
 
@@ -44,7 +44,7 @@ def test_a_few_steps_raise_the_reward_of_one_photo(tiny_captioner):
     with torch.no_grad():
         regions = encoder(torch.randn(1, 3, 32, 32)).repeat(8, 1, 1)
     references = [[[4, 5, 6, 7], [4, 5, 6, 8], [4, 5, 9, 7]]] + [[[20 + i, 21 + i, 22 + i]] for i in range(9)]
-    cider, gen = CiderD(references), torch.Generator().manual_seed(1)
+    cider, gen = reward_scorer(references, SP["eos"]), torch.Generator().manual_seed(1)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=3e-2)
     decoder.train()
     rewards = []
@@ -55,3 +55,12 @@ def test_a_few_steps_raise_the_reward_of_one_photo(tiny_captioner):
         optimizer.step()
         rewards.append(metrics["reward"])
     assert sum(rewards[-10:]) / 10 > sum(rewards[:10]) / 10 + 1.0
+
+
+def test_the_end_token_makes_a_caption_cut_mid_phrase_cost_more():
+    references = [[[4, 5, 6, 7, 8, 9], [4, 5, 6, 7, 8, 10]], [[11, 12, 13]], [[14, 15, 16]]]
+    whole, cut = [4, 5, 6, 7, 8, 9], [4, 5, 6, 7, 8]  # "a dog runs on the grass" / "a dog runs on the"
+    plain, ended = CiderD(references), reward_scorer(references, SP["eos"])
+    plain_loss = plain.score(0, whole) - plain.score(0, cut)
+    ended_loss = ended.score(0, [*whole, SP["eos"]]) - ended.score(0, [*cut, SP["eos"]])
+    assert ended_loss > plain_loss > 0
