@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-SKIP = {"epoch", "seconds"}
+SKIP = {"epoch", "seconds", "cpu_seconds"}  # times are not learning curves
 
 
 def is_loss(key: str) -> bool:
