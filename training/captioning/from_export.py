@@ -72,6 +72,8 @@ def import_run(folder: Path, run: Path, tokenizer: Tokenizer) -> None:
     (rebuilt from the graphs) and the training record of each stage from its manifest, as if trained there.
     `tokenizer` (the one training builds) must be the folder's, word for word."""
     folder, run = Path(folder), Path(run)
+    if not (folder / "manifest.json").is_file():
+        raise SystemExit(f"--init-from {folder}: no manifest.json there; name an exported version, models/NAME/V")
     manifest = json.loads((folder / "manifest.json").read_text())
     if manifest.get("task") != "caption":
         raise SystemExit(f"--init-from {folder}: not a captioner (task {manifest.get('task')!r})")

@@ -112,7 +112,7 @@ def train_scst(args: argparse.Namespace, data: CaptionData, config: CaptionerCon
 
 
 def load_stages(run: Path, config: CaptionerConfig) -> Captioner:
-    """The captioner of a run's stages 1-3: stage 3's weights where it ran, else stages 1 and 2."""
+    """The captioner of a run's stages 1-3: stage 3's weights where it ran (it supersedes both), else 1 and 2."""
     model = Captioner(config)
     if (run / "finetune" / "checkpoint.pt").exists():
         model.load_state_dict(torch.load(run / "finetune" / "checkpoint.pt", weights_only=False)["state_dict"])

@@ -105,7 +105,11 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
 
     def train(self) -> None:  # type: ignore[override]
         a, run = self.args, self.run_dir
+        if a.init_from is not None and a.stage != "scst":
+            raise SystemExit("--init-from starts stage 4 from an exported captioner: use it with --stage scst")
         data = CaptionData.load(self.data_dir, a.min_word_count, a.concepts, stages.MAX_WORDS, a.dry_run)
+        if a.init_from is not None and not a.resume:  # checked and written before anything else of the run
+            import_run(a.init_from, run, data.tokenizer)
         run.mkdir(parents=True, exist_ok=True)
         data.tokenizer.save(str(run / "tokenizer.json"))
         stats = data.pixel_stats()
@@ -119,8 +123,6 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
         if a.stage == "finetune" or (a.stage == "all" and a.finetune_epochs > 0):
             stages.train_finetune(a, data, config, stats, self.stage_config("finetune", a.finetune_epochs), run)
         if a.stage == "scst" or (a.stage == "all" and a.scst_epochs > 0):
-            if a.init_from is not None and not a.resume:
-                import_run(a.init_from, run, data.tokenizer)
             model = scst.load_stages(run, config)
             scst.train_scst(a, data, config, stats, self.stage_config("scst", a.scst_epochs), model)
 
@@ -157,12 +159,7 @@ class CaptionerFlickr8k(Task, name="captioner-flickr8k", task="caption"):
         ckpts = self.stage_checkpoints
         cfg = dict(ckpts["decoder"]["config"])
         cfg["channels"] = tuple(cfg["channels"])
-        model = Captioner(CaptionerConfig(**cfg))
-        if "finetune" in ckpts:  # stage 3 supersedes both
-            model.load_state_dict(ckpts["finetune"]["state_dict"])
-        else:
-            model.encoder.load_state_dict(ckpts["encoder"]["state_dict"])
-            model.decoder.load_state_dict(ckpts["decoder"]["state_dict"])
+        model = scst.load_stages(self.run_dir, CaptionerConfig(**cfg))
         if "scst" in ckpts:  # stage 4 supersedes the decoder
             model.decoder.load_state_dict(ckpts["scst"]["state_dict"])
         return model.eval()

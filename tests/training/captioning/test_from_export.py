@@ -71,3 +71,9 @@ def test_import_run_refuses_another_vocabulary(captioner_export, tmp_path):
     with pytest.raises(SystemExit, match="vocabulary differs"):
         import_run(export.folder, tmp_path / "run", train_words(["some other words entirely"] * 2, 1))
     assert not (tmp_path / "run").exists()
+
+
+def test_import_run_refuses_a_folder_without_a_manifest(tmp_path):
+    with pytest.raises(SystemExit, match="no manifest.json there"):
+        import_run(tmp_path / "models" / "captioner" / "9", tmp_path / "run", train_words(["a b"] * 2, 1))
+    assert not (tmp_path / "run").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+import pytest
 import torch
 
 from training.cli import run
@@ -86,3 +87,10 @@ def test_dry_run_trains_all_four_stages(tmp_path, data_dir):
         assert history["steps"] > 0 and len(history["epochs"]) == 1, stage
     scst = json.loads((runs / "scst" / "history.json").read_text())["epochs"][0]
     assert scst["train_reward"] >= 0 and "dev_greedy_cider" in scst
+
+
+def test_init_from_goes_with_stage_four_only(tmp_path, data_dir):
+    with pytest.raises(SystemExit, match="use it with --stage scst"):
+        run("train", NAME, ["--init-from", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--data-dir",
+                            str(data_dir)])  # fmt: skip
+    assert not (tmp_path / "run").exists()
