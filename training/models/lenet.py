@@ -43,26 +43,59 @@ class LeNet5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (2, 2, 2, 2), value=self.pad_value)  # (B, 1, 32, 32)
-        x = self.pool(self.act(self.n1(self.c1(x))))  # (B, 6, 14, 14)  C1 + S2
-        x = self.pool(self.act(self.n3(self.c3(x))))  # (B, 16, 5, 5)   C3 + S4
-        x = self.drop(self.act(self.n5(self.c5(x))).flatten(1))  # (B, 120)  C5
-        x = self.drop(self.act(self.n6(self.f6(x))))  # (B, 84)   F6
-        return self.out(x)  # (B, 10)
+        return self.head(self.c3_map(self.c1_map(x)))
+
+    # The stages, so that ShiftAveraged can share the first two between views.
+    def c1_map(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, H, W) -> (B, 6, H - 4, W - 4)  C1
+        return self.act(self.n1(self.c1(x)))
+
+    def c3_map(self, a: torch.Tensor) -> torch.Tensor:  # C1's map -> (B, 16, H/2 - 4, W/2 - 4)  S2 + C3
+        return self.act(self.n3(self.c3(self.pool(a))))
+
+    def head(self, q: torch.Tensor) -> torch.Tensor:  # (B, 16, 10, 10) -> (B, 10)  S4, C5, F6, output
+        x = self.drop(self.act(self.n5(self.c5(self.pool(q)))).flatten(1))  # (B, 120)
+        x = self.drop(self.act(self.n6(self.f6(x))))  # (B, 84)
+        return self.out(x)
+
+
+# Test-time views as (down, right) moves in pixels: the four neighbours, or the four diagonal neighbours.
+SHIFTS = {
+    "shift": ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)),
+    "diagonal": ((0, 0), (1, 1), (1, -1), (-1, 1), (-1, -1)),
+}
 
 
 class ShiftAveraged(nn.Module):
-    """Test-time augmentation inside the graph: the mean logits of the digit and of the digit moved one pixel
-    up, down, left and right (background fills the row or column it leaves), so what is served is what was
-    measured. The five views go through the network as one batch."""
+    """Test-time augmentation inside the graph: the mean logits of the digit and of copies of it moved by one
+    pixel (`shifts`), each on a canvas a pixel larger each way, so nothing leaves the frame; what is served is
+    what was measured.
 
-    def __init__(self, model: LeNet5) -> None:
+    The views share work. C1 runs once, on the digit padded by 3 (each view's C1 map is a 28x28 window of it);
+    S2 and C3 run once per parity of the windows' offsets, since 2x2 pooling with stride 2 puts windows whose
+    offsets differ by two pixels on the same grid; from S4 on the views go through as one batch."""
+
+    def __init__(self, model: LeNet5, shifts: tuple[tuple[int, int], ...] = SHIFTS["shift"]) -> None:
         super().__init__()
-        self.model = model
+        if not all(abs(dy) <= 1 and abs(dx) <= 1 for dy, dx in shifts):
+            raise ValueError(f"shifts must be within one pixel, got {shifts}")
+        self.model, self.shifts = model, tuple(shifts)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[2], x.shape[3]
-        p = F.pad(x, (1, 1, 1, 1), value=self.model.pad_value)
-        views = [x] + [p[:, :, dy : dy + h, dx : dx + w] for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2))]
-        logits = self.model(torch.cat(views))
+        m, h, w = self.model, x.shape[2], x.shape[3]
+        a = m.c1_map(F.pad(x, (3, 3, 3, 3), value=m.pad_value))  # (B, 6, h + 2, w + 2)
+        offsets = [(1 - dy, 1 - dx) for dy, dx in self.shifts]  # where each view's window starts in `a`
+        maps: dict[tuple[int, int], tuple[torch.Tensor, int, int]] = {}
+        for parity in {(oy % 2, ox % 2) for oy, ox in offsets}:
+            ys = [oy for oy, ox in offsets if (oy % 2, ox % 2) == parity]
+            xs = [ox for oy, ox in offsets if (oy % 2, ox % 2) == parity]
+            r0, c0 = min(ys), min(xs)
+            maps[parity] = (m.c3_map(a[:, :, r0 : max(ys) + h, c0 : max(xs) + w]), r0, c0)
+        rows, cols = h // 2 - 4, w // 2 - 4  # C3's map of one view
+        views = []
+        for oy, ox in offsets:
+            q, r0, c0 = maps[(oy % 2, ox % 2)]
+            y, x0 = (oy - r0) // 2, (ox - c0) // 2
+            views.append(q[:, :, y : y + rows, x0 : x0 + cols])
+        logits = m.head(torch.cat(views))
         # The class count as a constant, so the graph's output keeps its static width (-1, classes).
-        return logits.view(len(views), -1, self.model.config.num_classes).mean(0)
+        return logits.view(len(views), -1, m.config.num_classes).mean(0)

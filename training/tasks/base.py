@@ -17,12 +17,12 @@ evaluate:  test_scores(folder, manifest) -> one JSON line
   one-cycle schedule over `schedule_steps` (training/optim.py); the generic Trainer (training/trainer.py) seeds,
   checkpoints every epoch (--keep-snapshots: the last K epochs' weights too), resumes (--resume) and stops early
   (--dry-run, --max-steps). `run_record` is saved next to the checkpoint and lands in the training record.
-- `load` rebuilds the model from its checkpoint (`weights`: with --average-last K, the mean of K snapshots).
-  `export_graphs` writes the ONNX graphs and returns them by manifest key; `manifest_extras` checks their parity
-  with PyTorch, measures them, and returns the task's own manifest fields (metrics, parity, preprocessing,
-  vocabularies...). The base writes what every manifest shares: name, version (the out folder's name), task,
-  description, graphs (file, sha256, inputs, outputs), dataset(), training_record(), code_commit, the
-  reference pair and batching.
+- `load` rebuilds the model from its checkpoint (`weights`: with --average-last K, the mean of K snapshots; with
+  --from-version N, version N's weights read back from its graphs, training/reexport.py). `export_graphs` writes
+  the ONNX graphs, by manifest key; `manifest_extras` checks their parity with PyTorch, measures them, and gives
+  the task's own manifest fields (metrics, parity, preprocessing, vocabularies...). The base writes what every
+  manifest shares: name, version (the out folder's name), task, description, graphs (file, sha256, inputs,
+  outputs), dataset(), training_record(), code_commit, the reference pair and batching.
 - `test_scores` measures an exported model folder on the test split; `limited` cuts a split to --eval-limit.
   export --quantize int8 (training/quantize.py) scores a float folder and its int8 copy with it, times both with
   `workload`, and serves the copy by default when it meets `quantized_goal`.
@@ -50,7 +50,7 @@ from torch import nn
 
 from core.graph_specs import cpu_session, graph_entry, reference_pair
 from core.manifest import Manifest
-from training import distributed, optim, quantize
+from training import distributed, optim, quantize, reexport
 from training.export import code_commit, write_manifest
 from training.paths import MODELS_DIR, RUNS_DIR, default_data_dir
 from training.tasks import common
@@ -94,7 +94,7 @@ class Task:
             Task.registry[name] = cls
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
+        self.args = args  # the parsed options of `dlserve <command> <name>`
 
     @classmethod
     def parser(cls, command: str) -> argparse.ArgumentParser:
@@ -135,8 +135,7 @@ class Task:
         return self.args.out or MODELS_DIR / self.name / "1"
 
     def limited(self, items: S) -> S:  # the first --eval-limit items of an evaluation split; all without it
-        n = self.args.eval_limit
-        return items[:n] if n else items  # type: ignore[index]
+        return items[: self.args.eval_limit] if self.args.eval_limit else items  # type: ignore[index]
 
     # --- train ----------------------------------------------------------------------------------------------------
 
@@ -205,9 +204,8 @@ class Task:
     def export(self) -> dict[str, Any]:
         if getattr(self.args, "quantize", None):  # an int8 copy of an exported version, not of the checkpoint
             return quantize.export_quantized(self)
-        out = self.out_dir
-        out.mkdir(parents=True, exist_ok=True)
-        model = self.load()
+        model = self.load()  # first: a checkpoint or version that cannot be read leaves no folder behind
+        (out := self.out_dir).mkdir(parents=True, exist_ok=True)
         graphs = self.export_graphs(model, out)
         extras = self.manifest_extras(model, out)
         graph, feeds = self.reference(model, out)
@@ -235,14 +233,15 @@ class Task:
 
     @cached_property
     def checkpoint(self) -> dict[str, Any]:
+        if version := reexport.source(self):  # export --from-version N: that version's weights
+            return reexport.checkpoint(self, version)
         if not (path := self.checkpoint_path).exists():
             raise FileNotFoundError(f"no checkpoint at {path}: train with `dlserve train {self.name}` or --checkpoint")
         return torch.load(path, weights_only=False, map_location="cpu")
 
     def load(self) -> nn.Module:
         """The trained model, rebuilt from its checkpoint's config and weights, in eval mode."""
-        model = self.model_class(self.config_class(**self.checkpoint["config"]))
-        model.load_state_dict(self.weights())
+        (model := self.model_class(self.config_class(**self.checkpoint["config"]))).load_state_dict(self.weights())
         return model.eval()
 
     def weights(self) -> dict[str, torch.Tensor]:
@@ -275,9 +274,10 @@ class Task:
         return {}
 
     def training_record(self) -> dict[str, Any]:
-        path = self.checkpoint_path.parent / "train_args.json"
-        run = json.loads(path.read_text()) if path.exists() else {}
-        record = common.training_record(self.checkpoint, run)
+        if "record" in self.checkpoint:  # re-exported from a version: the record that version carries
+            return self.checkpoint["record"]
+        run = self.checkpoint_path.parent / "train_args.json"
+        record = common.training_record(self.checkpoint, json.loads(run.read_text()) if run.exists() else {})
         if (k := getattr(self.args, "average_last", 1)) > 1:
             record["averaged_epochs"] = average_last(self.checkpoint_path.parent, k)[0]
         return record

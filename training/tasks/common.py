@@ -48,7 +48,8 @@ def add_export_args(p: argparse.ArgumentParser, name: str, command: str = "expor
         )  # fmt: skip
         p.add_argument(
             "--from-version", type=positive, default=None, metavar="N",
-            help="with --quantize: the float version to quantize (default: the newest one)",
+            help="with --quantize: the float version to quantize (default: the newest one); without: export "
+            "version N's weights again, read from its graphs (training/reexport.py), into --out",
         )  # fmt: skip
 
 

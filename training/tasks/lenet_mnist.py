@@ -19,11 +19,17 @@ from training import distributed, optim, quantize
 from training.augment import random_affine
 from training.data import mnist
 from training.export import assert_parity, cpu_session, export_image_graph
-from training.models.lenet import LeNet5, LeNetConfig, ShiftAveraged
+from training.models.lenet import SHIFTS, LeNet5, LeNetConfig, ShiftAveraged
 from training.tasks import common
 from training.tasks.base import Task
 
 PARITY_BATCHES = (1, 7, 64)
+# The manifest's test_time_augmentation, by --tta (the views each moved on a canvas a pixel larger each way).
+TTA_TEXT = {
+    "none": "none",
+    "shift": "mean logits of the digit and of it moved one pixel each way",
+    "diagonal": "mean logits of the digit and of it moved one pixel along each diagonal",
+}
 
 
 def to_input(images: np.ndarray, config: LeNetConfig) -> torch.Tensor:
@@ -162,12 +168,13 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
     def add_export_args(cls, p: argparse.ArgumentParser, command: str) -> None:
         if command == "export":
             p.add_argument(
-                "--tta", choices=["none", "shift"], default="none",
-                help="shift: the graph averages the logits of the digit and of it moved one pixel each way",
+                "--tta", choices=["none", *SHIFTS], default="none",
+                help="the graph averages the logits of the digit and of it moved one pixel: up, down, left and "
+                "right (shift) or along the diagonals (diagonal)",
             )  # fmt: skip
 
     def served_graph(self, model: LeNet5) -> torch.nn.Module:
-        return ShiftAveraged(model).eval() if self.args.tta == "shift" else model
+        return ShiftAveraged(model, SHIFTS[self.args.tta]).eval() if self.args.tta != "none" else model
 
     def export_graphs(self, model: LeNet5, out: Path) -> dict[str, Path]:
         path = out / "model.onnx"
@@ -198,9 +205,7 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
                 "test_images": int(len(test.labels)),
                 **self.holdout_errors(model, out / "model.onnx"),
             },
-            "test_time_augmentation": "mean logits of the digit and of it moved one pixel each way"
-            if self.args.tta == "shift"
-            else "none",
+            "test_time_augmentation": TTA_TEXT[self.args.tta],
             "metrics_method": {
                 "test_error": "the test digits as MNIST stores them, (x/255 - mean) / std, into the graph",
                 "test_error_served": "each test digit as a PNG file through the service's decoding and recipe",
