@@ -28,9 +28,10 @@ log = logging.getLogger("dlserve")
 Rows = np.ndarray | dict[str, np.ndarray]  # one array, or named arrays, each (N, ...)
 BatchFn = Callable[[Rows], Rows]  # (N, ...) rows in -> (N, ...) rows out
 Observer = Callable[[int, float, float], None]  # (batch rows, queue seconds of the oldest item, compute seconds)
-# A call this quick (a few rows of LeNet-5) runs on the event loop when no other request waits: the hop to a
-# worker thread and back costs about as much.
-INLINE_S = 150e-6
+# A call this quick (a LeNet-5 digit and its shifted views) runs on the event loop when no other request waits:
+# the hop to a worker thread and back costs about as much (on a 2-core CPU, serving one digit at a time inline
+# took 0.5 ms less CPU per request, bench/ab.py). A request that arrives meanwhile waits at most this long.
+INLINE_S = 500e-6
 
 
 def take(out: Rows, start: int, stop: int) -> Rows:
