@@ -29,8 +29,8 @@ Rows = np.ndarray | dict[str, np.ndarray]  # one array, or named arrays, each (N
 BatchFn = Callable[[Rows], Rows]  # (N, ...) rows in -> (N, ...) rows out
 Observer = Callable[[int, float, float], None]  # (batch rows, queue seconds of the oldest item, compute seconds)
 # A call this quick (a LeNet-5 digit and its shifted views) runs on the event loop when no other request waits:
-# the hop to a worker thread and back costs about as much (on a 2-core CPU, serving one digit at a time inline
-# took 0.5 ms less CPU per request, bench/ab.py). A request that arrives meanwhile waits at most this long.
+# the hop to a worker thread and back costs about as much (about 0.5 ms of CPU on a slow 2-core machine). A
+# request that arrives meanwhile waits at most this long.
 INLINE_S = 500e-6
 
 
