@@ -53,8 +53,8 @@ METHODS = {
 }
 FLOAT_CHECKS = ("parity", "evaluation")  # what the float manifest says of its graphs against PyTorch, its examples
 FLOAT_OUTPUTS = ("*.hyp.txt", "examples.png")  # the float version's test translations and example grid
-# 7-bit weights: without VNNI (AVX2) onnxruntime's uint8 x int8 kernel (VPMADDUBSW) sums pairs of products in int16
-# and saturates, so a full-range copy gives other logits there (an AlexNet copy missed its reference pair by 0.95).
+# 7-bit weights: without VNNI (AVX2) onnxruntime's uint8 x int8 kernel (VPMADDUBSW) sums pairs of products in int16,
+# which full-range weights can saturate; with 7 bits every CPU computes the same integers as the one that measured.
 REDUCE_RANGE = True
 # The reference pair of an int8 graph is checked more loosely than a float one's; a wrong file misses it by far more.
 REFERENCE_ATOL = 0.05

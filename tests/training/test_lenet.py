@@ -80,7 +80,8 @@ def test_shift_averaging_is_the_mean_of_the_moved_digits_and_exports_with_a_dyna
     model = LeNet5(config)
     for p in model.modules():  # batch norms with statistics of their own, so the test sees them applied
         if isinstance(p, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
-            p.running_mean.uniform_(-0.5, 0.5), p.running_var.uniform_(0.5, 2)
+            p.running_mean.uniform_(-0.5, 0.5)
+            p.running_var.uniform_(0.5, 2)
     model.eval()
     tta = ShiftAveraged(model, SHIFTS[kind]).eval()
     x = torch.randn(3, 1, 28, 28)  # ink up to the edge: moving it must not lose a row
