@@ -11,6 +11,7 @@ from PIL import Image
 from core.errors import InputError
 from core.preprocessing.color import to_grayscale
 from core.preprocessing.digits import light_ink_on_dark, mnist_digit
+from training.digit_styles import scanned
 
 
 def roundtrip(img: Image.Image, fmt: str = "PNG") -> Image.Image:
@@ -88,25 +89,6 @@ def test_transparent_canvas_keeps_strokes_of_any_colour(ink):
     out = mnist_digit(to_grayscale(roundtrip(Image.fromarray(rgba, "RGBA"))), "canvas")
     assert out.max() > 0.9 and out.sum() > 10  # the stroke survived as ink
     assert out[0, 0] == 0.0
-
-
-def scanned(digit: np.ndarray, style: str) -> Image.Image:
-    """An MNIST digit as people send one: 10x larger, then tightly cropped, stroke width or contrast changed."""
-    from PIL import ImageFilter
-
-    big = np.asarray(Image.fromarray(digit).resize((280, 280), Image.Resampling.BICUBIC), np.float32) / 255
-    ys, xs = np.nonzero(big > 0.3)
-    ink = big[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # no margin at all: the frame is the digit's box
-    if style in ("frame-filling", "frame-filling-light"):
-        ink = np.asarray(Image.fromarray(np.uint8(ink * 255)).filter(ImageFilter.MaxFilter(25)), np.float32) / 255
-    if style == "thin":
-        thin = Image.fromarray(np.uint8((big > 0.8) * 255)).filter(ImageFilter.MinFilter(7))
-        ink = np.asarray(thin, np.float32) / 255
-    if style == "pencil":  # grey graphite on off-white paper: a quarter of the full contrast
-        return Image.fromarray(np.uint8(225 - ink * 60))
-    if style == "frame-filling-light":
-        return Image.fromarray(np.uint8(ink * 255))
-    return Image.fromarray(np.uint8((1 - ink) * 255))  # dark ink on light paper
 
 
 @pytest.mark.parametrize(
