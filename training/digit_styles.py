@@ -87,7 +87,7 @@ def accuracy(folder: Path, uploads: Sequence[bytes], labels: np.ndarray) -> floa
 def table(folders: Sequence[Path], data_dir: Path, count: int) -> str:
     test = mnist.load_split(data_dir, "t10k")
     images, labels = test.images[:count], test.labels[:count]
-    lines = [f"| style | {' | '.join(f.name.join(('v', '')) for f in folders)} |",
+    lines = [f"| style | {' | '.join('v' + f.name for f in folders)} |",
              f"| --- |{' ---: |' * len(folders)}"]  # fmt: skip
     for style, title in STYLES.items():
         uploads = [upload(d, style) for d in images]
