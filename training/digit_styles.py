@@ -71,16 +71,20 @@ def upload(digit: np.ndarray, style: str) -> bytes:
     return buf.getvalue()
 
 
+def served_rows(recipe: dict, uploads: Sequence[bytes]) -> np.ndarray:
+    """(N, ...) float32: each upload decoded by Pillow and prepared by a manifest's `recipe` with the code the
+    service runs on every upload (core.preprocessing.recipes.apply)."""
+    parsed = recipes.parse(recipe)
+    rows = [recipes.apply(parsed, Image.open(io.BytesIO(u)), f"#{i}") for i, u in enumerate(uploads)]
+    return np.stack(rows).astype(np.float32)
+
+
 def accuracy(folder: Path, uploads: Sequence[bytes], labels: np.ndarray) -> float:
-    """The share of `uploads` the model in `folder` classifies as `labels`, each decoded by Pillow and prepared
-    by the folder's recipe with the code the service runs on every upload."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    recipe = recipes.parse(manifest["preprocessing"])
-    rows = np.stack([recipes.apply(recipe, Image.open(io.BytesIO(u)), f"#{i}") for i, u in enumerate(uploads)])
+    """The share of `uploads` the model in `folder` classifies as `labels`, through its served_rows."""
+    rows = served_rows(json.loads((folder / "manifest.json").read_text())["preprocessing"], uploads)
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    logits = np.concatenate([session.run(None, {name: rows[i : i + 500].astype(np.float32)})[0]
-                             for i in range(0, len(rows), 500)])  # fmt: skip
+    logits = np.concatenate([session.run(None, {name: rows[i : i + 500]})[0] for i in range(0, len(rows), 500)])
     return float((logits.argmax(1) == labels).mean())
 
 

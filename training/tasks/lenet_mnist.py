@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 from functools import cached_property
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.preprocessing import recipes
-from training import distributed, optim, quantize
+from training import digit_styles, distributed, optim, quantize
 from training.augment import random_affine
 from training.data import mnist
 from training.export import assert_parity, cpu_session, export_image_graph
@@ -46,13 +45,8 @@ def onnx_test_error(path: Path, te: mnist.MnistSplit, config: LeNetConfig) -> fl
 def served_test_error(path: Path, te: mnist.MnistSplit, recipe: dict[str, Any]) -> float:
     """The error a user gets: each test digit encoded as a PNG file, decoded by Pillow and prepared by the
     manifest's recipe with the code the service runs on every upload (core.preprocessing.recipes.apply)."""
-    parsed = recipes.parse(recipe)
-    rows = []
-    for i, img in enumerate(te.images):
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, format="PNG")
-        rows.append(recipes.apply(parsed, Image.open(io.BytesIO(buf.getvalue())), f"#{i}"))
-    return onnx_error(path, np.stack(rows).astype(np.float32), te.labels)
+    rows = digit_styles.served_rows(recipe, [digit_styles.upload(img, "png") for img in te.images])
+    return onnx_error(path, rows, te.labels)
 
 
 def onnx_error(path: Path, x: np.ndarray, labels: np.ndarray) -> float:
