@@ -50,6 +50,7 @@ GRAPHS = {
     # v2 and v3: the same network averaging five shifted views; v3's views share C1, S2 and C3 (docs/models.md)
     "lenet5-mnist v2 (five views, one batch)": ("lenet5-mnist/2/model.onnx", lenet, (1, 8, 64)),
     "lenet5-mnist v3 (five views, shared work)": ("lenet5-mnist/3/model.onnx", lenet, (1, 8, 64)),
+    "lenet5-mnist v4 (v3's graph, new weights; served)": ("lenet5-mnist/4/model.onnx", lenet, (1, 8, 64)),
     "gru-en-fr decoder step (beam 5)": ("gru-en-fr/1/decoder_step.onnx", gru_step, (5, 40, 160)),
     "charlstm-shakespeare step": ("charlstm-shakespeare/1/step.onnx", lstm_step, (1, 4, 16)),
 }
