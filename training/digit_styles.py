@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image, ImageFilter
 
+from core.graph_specs import cpu_session
 from core.preprocessing import recipes
 from training.data import mnist
 from training.paths import default_data_dir
@@ -79,13 +79,17 @@ def served_rows(recipe: dict, uploads: Sequence[bytes]) -> np.ndarray:
     return np.stack(rows).astype(np.float32)
 
 
+def predicted(graph: Path, rows: np.ndarray) -> np.ndarray:
+    """The class a classifier graph gives each of `rows` (its first output's argmax), 500 rows a call."""
+    session = cpu_session(graph)
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: rows[i : i + 500]})[0].argmax(1) for i in range(0, len(rows), 500)])
+
+
 def accuracy(folder: Path, uploads: Sequence[bytes], labels: np.ndarray) -> float:
     """The share of `uploads` the model in `folder` classifies as `labels`, through its served_rows."""
     rows = served_rows(json.loads((folder / "manifest.json").read_text())["preprocessing"], uploads)
-    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    logits = np.concatenate([session.run(None, {name: rows[i : i + 500]})[0] for i in range(0, len(rows), 500)])
-    return float((logits.argmax(1) == labels).mean())
+    return float((predicted(folder / "model.onnx", rows) == labels).mean())
 
 
 def table(folders: Sequence[Path], data_dir: Path, count: int) -> str:

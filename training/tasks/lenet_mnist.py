@@ -50,9 +50,7 @@ def served_test_error(path: Path, te: mnist.MnistSplit, recipe: dict[str, Any]) 
 
 
 def onnx_error(path: Path, x: np.ndarray, labels: np.ndarray) -> float:
-    session = cpu_session(path)
-    preds = np.concatenate([session.run(None, {"image": x[i : i + 500]})[0].argmax(1) for i in range(0, len(x), 500)])
-    return float((preds != labels).mean())
+    return float((digit_styles.predicted(path, x) != labels).mean())
 
 
 class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
