@@ -11,7 +11,8 @@ install, start or answer correctly is listed with its error and the run goes on 
 load runs; the others are paused (SIGSTOP of their process trees) unless --no-pause. Every point is measured
 `--rounds` times, round-robin over the servers (each round starting with the next one), so a change in the
 machine's load hits them alike; each point reports the round with the median throughput (every round is kept in
-the JSON), with the servers' CPU milliseconds per request (user + system over the process tree). Then translate
+the JSON), with the servers' CPU milliseconds per request (user + system over the process tree), and each ratio
+is the median of the rounds' own ratios, with their range. Then translate
 and streamed generation on dlserve alone. Writes <out>.json and <out>.png and prints Markdown tables; read the
 ratios, since the machine is shared and noisy.
 """

@@ -5,12 +5,23 @@ install, start or answer is a row with its error."""
 from __future__ import annotations
 
 import math
+import statistics
+
+
+def round_ratios(row: dict, base: dict) -> list[float]:
+    """The ratio within each round. A round measures every server within seconds of the others, so its ratio
+    keeps little of the machine's drift, which moved whole rounds by up to 2x; ratios of medians taken from
+    different rounds keep all of it."""
+    pairs = zip(row.get("rps_rounds", [row["rps"]]), base.get("rps_rounds", [base["rps"]]), strict=True)
+    return [a / b for a, b in pairs if b and not (math.isnan(a) or math.isnan(b))]
 
 
 def _ratio(row: dict, base: dict | None) -> str:
-    if base is None or not base["rps"] or math.isnan(row["rps"]) or math.isnan(base["rps"]):
+    ratios = [] if base is None else round_ratios(row, base)
+    if not ratios:
         return f"n/a ({row['rps']:.0f}/s)"
-    return f"**{row['rps'] / base['rps']:.2f}x** ({row['rps']:.0f}/s)"
+    spread = f"{min(ratios):.2f}-{max(ratios):.2f}, " if len(ratios) > 1 else ""
+    return f"**{statistics.median(ratios):.2f}x** ({spread}{row['rps']:.0f}/s)"
 
 
 def _ms(x: float, digits: int = 2) -> str:
@@ -35,8 +46,9 @@ def ratio_table(rows: dict[str, list[dict]], failed: dict[str, str], baseline: s
         + ["errors"]
     )
     caption = (
-        f"{title}: throughput as a ratio to {baseline} (base) at the same concurrency, req/s in brackets; CPU ms"
-        " per request over the server's process tree; errors: non-200 answers and failed requests"
+        f"{title}: throughput as a ratio to {baseline} (base) at the same concurrency, the median of the rounds'"
+        " ratios with their range and the median round's req/s in brackets; CPU ms per request over the server's"
+        " process tree; errors: non-200 answers and failed requests"
     )
     lines = [caption, "", "| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for name, per_c in rows.items():

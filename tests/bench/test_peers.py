@@ -165,6 +165,17 @@ def test_ratio_table_divides_by_dlserve_at_each_concurrency_and_lists_failures()
     assert lines[-1].startswith("| broken / peer | failed: install failed: ERROR: no match |")
 
 
+def test_the_ratio_is_the_median_of_each_rounds_ratio_with_its_range():
+    # Round 2 ran on a machine twice as slow for both servers: its ratio still reads 1.5x, while the ratio of the
+    # median rounds (300/200) would read the drift as well.
+    base = {"rps": 200.0, "rps_rounds": [200.0, 100.0, 210.0]}
+    peer = {"rps": 300.0, "rps_rounds": [300.0, 150.0, 420.0]}
+    assert report.round_ratios(peer, base) == [1.5, 1.5, 2.0]
+    assert report._ratio(peer, base) == "**1.50x** (1.50-2.00, 300/s)"
+    assert report._ratio({"rps": 50.0}, {"rps": 100.0}) == "**0.50x** (50/s)"  # a single round: no range
+    assert report._ratio({"rps": 50.0, "rps_rounds": [50.0]}, {"rps": 0.0, "rps_rounds": [0.0]}).startswith("n/a")
+
+
 def test_ratio_table_without_dlserve_says_n_a():
     lines = report.ratio_table({"peer": rows((50, 60, 70))}, {}, BASELINE, "v2")
     assert "n/a (50/s)" in lines[4]
