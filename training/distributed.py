@@ -129,6 +129,16 @@ def mean(values: dict[str, float]) -> dict[str, float]:
     return {k: float(v) / world_size() for k, v in zip(keys, t.tolist(), strict=True)}
 
 
+def broadcast(obj: T) -> T:
+    """Rank 0's `obj` on every rank (pickled); unchanged for a single process. For data drawn at random
+    outside torch's seeded generators, which the ranks must share."""
+    if not active():
+        return obj
+    box = [obj if is_main() else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def barrier() -> None:
     if active():
         dist.barrier()

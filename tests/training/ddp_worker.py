@@ -47,7 +47,8 @@ def main(out: Path, global_batch: int) -> None:
 
         config = TrainerConfig(epochs=2, seed=0, checkpoint_dir=out / "run", progress=False)
         history = Trainer(model, optimizer, config, {"kind": "synthetic"}).fit(epoch_batches, loss_fn, evaluate)
-        result = {"state_dict": model.state_dict(), "history": asdict(history), "world": distributed.world_size()}
+        result = {"state_dict": model.state_dict(), "history": asdict(history), "world": distributed.world_size(),
+                  "broadcast": distributed.broadcast({"from_rank": distributed.rank()})}  # fmt: skip
         torch.save(result, out / f"rank{distributed.rank()}.pt")
 
 

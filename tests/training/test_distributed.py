@@ -60,6 +60,8 @@ def test_helpers_without_a_process_group() -> None:
     assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
     assert distributed.device() == torch.device("cpu")
     assert distributed.mean({"loss": 2.5}) == {"loss": 2.5}
+    obj = {"ids": [[1, 2]]}
+    assert distributed.broadcast(obj) is obj
     model = torch.nn.Linear(2, 2)
     assert distributed.wrap(model) is model
     distributed.check_replicas(model)  # no-op
@@ -95,6 +97,7 @@ def test_two_replicas_stay_identical_and_match_one_process(tmp_path: Path) -> No
     r0, r1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     one = torch.load(tmp_path / "one" / "rank0.pt", weights_only=False)
     assert (r0["world"], r1["world"], one["world"]) == (2, 2, 1)
+    assert r0["broadcast"] == r1["broadcast"] == {"from_rank": 0}  # rank 0's object on every rank
     for name, tensor in r0["state_dict"].items():
         assert torch.equal(tensor, r1["state_dict"][name]), f"replicas differ in {name}"
         torch.testing.assert_close(tensor, one["state_dict"][name], rtol=1e-5, atol=1e-6)

@@ -23,7 +23,7 @@ from training.tasks import common
 from training.tasks.base import Task
 from training.tokenization import BOS, EOS, PAD, encode, train_bpe
 from training.translation import export as graphs
-from training.translation.batching import buckets, collate, tokenized
+from training.translation.batching import buckets, collate, sampled, tokenized
 from training.translation.onnx_translator import OnnxTranslator, corpus_scores
 
 TOKENIZER_FILES = ("src_tokenizer.json", "tgt_tokenizer.json")
@@ -53,6 +53,11 @@ class Translate(Task, task="translate"):
         p.add_argument("--dec-hidden", type=int, default=512)
         p.add_argument("--dropout", type=float, default=0.3)
         p.add_argument("--label-smoothing", type=float, default=0.1)
+        p.add_argument(
+            "--bpe-dropout", type=probability, default=0.0,
+            help="resample each training sentence's subword segmentation every epoch, skipping each merge with "
+            "this probability (0.1 in Provilkov et al. 2020); 0 keeps the fixed segmentation",
+        )  # fmt: skip
         p.add_argument(
             "--tie-embeddings", action="store_true", help="share the target embedding with the output projection"
         )
@@ -94,6 +99,7 @@ class Translate(Task, task="translate"):
         self.bos, self.eos = self.tgt_tok.token_to_id(BOS), self.tgt_tok.token_to_id(EOS)
         assert self.tgt_tok.token_to_id(PAD) == 0 and self.src_tok.token_to_id(PAD) == 0
         self.src_ids, self.tgt_ids = tokenized(self.src_tok, tr_src), tokenized(self.tgt_tok, tr_tgt)
+        self.train_lines = tr_src, tr_tgt
         self.va_src_ids, self.va_tgt_ids = tokenized(self.src_tok, va_src), tokenized(self.tgt_tok, va_tgt)
 
     def learn_tokenizers(self, src: list[str], tgt: list[str]) -> tuple[Tokenizer, Tokenizer]:
@@ -138,8 +144,12 @@ class Translate(Task, task="translate"):
 
     def batches(self, epoch: int):
         rng = random.Random(common.epoch_seed(self.args.seed, epoch))
-        for idx in buckets(self.src_ids, self.tgt_ids, self.args.batch_size, rng):
-            yield collate(self.src_ids, self.tgt_ids, distributed.shard(idx), self.bos, self.eos)  # this rank's share
+        src, tgt, p = self.src_ids, self.tgt_ids, self.args.bpe_dropout
+        if p > 0:  # one draw, rank 0's, so every rank buckets and shards the same sentences
+            (tr_src, tr_tgt), (s_tok, t_tok) = self.train_lines, (self.src_tok, self.tgt_tok)
+            src, tgt = distributed.broadcast((sampled(s_tok, tr_src, p), sampled(t_tok, tr_tgt, p)))
+        for idx in buckets(src, tgt, self.args.batch_size, rng):
+            yield collate(src, tgt, distributed.shard(idx), self.bos, self.eos)  # this rank's share
 
     def loss(self, model: Seq2Seq, batch):
         s, lengths, y_in, y_out = batch
@@ -167,6 +177,7 @@ class Translate(Task, task="translate"):
         return {
             **super().run_record(),
             "label_smoothing": a.label_smoothing,
+            "bpe_dropout": a.bpe_dropout,
             "grad_clip": self.grad_clip,
             "bpe_vocab": [a.src_vocab, a.tgt_vocab],
             "initialised_from": self.previous,  # its training time adds to this run's
@@ -265,6 +276,17 @@ def alphas(text: str) -> list[float]:
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"alphas must be >= 0, got {text!r}")
     return values
+
+
+def probability(text: str) -> float:
+    """--bpe-dropout: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
 
 
 class GruEnFr(Translate, name="gru-en-fr"):

@@ -1,4 +1,9 @@
-"""Multi30k sentence pairs as training batches: length-bucketed, padded with 0, decoder inputs shifted by BOS."""
+"""Multi30k sentence pairs as training batches: length-bucketed, padded with 0, decoder inputs shifted by BOS.
+
+BPE dropout (Provilkov et al. 2020, `sampled`) draws a fresh segmentation of every training sentence each
+epoch, so the model sees each word split in several ways: a regulariser for small corpora like Multi30k.
+Validation, export and serving always use the deterministic segmentation.
+"""
 
 from __future__ import annotations
 
@@ -42,3 +47,12 @@ def collate(src: list[list[int]], tgt: list[list[int]], idx: list[int], bos: int
 
 def tokenized(tok: Tokenizer, lines: list[str]) -> list[list[int]]:
     return [ids[:MAX_LEN] or [tok.token_to_id("<unk>")] for ids in (encode(tok, line) for line in lines)]
+
+
+def sampled(tok: Tokenizer, lines: list[str], dropout: float) -> list[list[int]]:
+    """`tokenized` with BPE dropout: each merge is skipped with probability `dropout` (the tokenizers library's
+    own random draw, not seeded). `tok` itself is left unchanged."""
+    noisy = Tokenizer.from_str(tok.to_str())
+    noisy.model.dropout = dropout
+    unk = tok.token_to_id("<unk>")
+    return [e.ids[:MAX_LEN] or [unk] for e in noisy.encode_batch(lines)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from training.cli import TASKS, run
 
 NAME = "gru-en-de"
@@ -17,14 +19,24 @@ def test_each_language_pair_is_its_own_model():
     assert TASKS["gru-en-fr"] is not TASKS["gru-en-de"] and issubclass(TASKS["gru-en-de"], TASKS["gru-en-fr"].__base__)
 
 
+@pytest.mark.parametrize("value", ["1", "-0.1", "often"])
+def test_bpe_dropout_outside_0_to_1_is_refused(tmp_path, data_dir, capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        run("train", NAME, [*TINY, "--run-dir", str(tmp_path / "run"), "--data-dir", str(data_dir),
+                            "--bpe-dropout", value])  # fmt: skip
+    assert exc.value.code == 2 and "expected a number in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_dry_run_fine_tune_export_serve_and_evaluate(tmp_path, data_dir, serve_and_evaluate, quantize_and_serve):
     first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "models" / NAME / "1"
-    run("train", NAME, [*TINY, "--run-dir", str(first), "--data-dir", str(data_dir)])
+    run("train", NAME, [*TINY, "--run-dir", str(first), "--data-dir", str(data_dir), "--bpe-dropout", "0.1"])
     run("train", NAME, [*TINY, "--run-dir", str(second), "--data-dir", str(data_dir), "--init-from",
                         str(first / "checkpoint.pt")])  # fmt: skip
     assert (second / "src_tokenizer.json").read_bytes() == (first / "src_tokenizer.json").read_bytes()
     record = json.loads((second / "train_args.json").read_text())
     assert record["initialised_from"]["checkpoint"] == str(first / "checkpoint.pt")
+    assert json.loads((first / "train_args.json").read_text())["bpe_dropout"] == 0.1 and record["bpe_dropout"] == 0
     assert (record["bpe_vocab"], record["grad_clip"], record["label_smoothing"]) == ([300, 300], 1.0, 0.1)
     run("export", NAME, ["--checkpoint", str(second / "checkpoint.pt"), "--out", str(out), "--data-dir",
                          str(data_dir), "--eval-limit", "6", "--beam-size", "2", "--alpha-grid", "0.5,1.0",
