@@ -60,6 +60,17 @@ def positive(text: str) -> int:
     return value
 
 
+def probability(text: str) -> float:
+    """A number in [0, 1), e.g. a dropout rate."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 def version_of(out: Path) -> int:
     """A model folder's version: its name (models/<model>/<version>/), 1 for a folder not named by a number."""
     return int(out.name) if out.name.isdigit() else 1

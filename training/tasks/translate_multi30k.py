@@ -23,7 +23,7 @@ from training.tasks import common
 from training.tasks.base import Task
 from training.tokenization import BOS, EOS, PAD, encode, train_bpe
 from training.translation import export as graphs
-from training.translation.batching import buckets, collate, sampled, tokenized
+from training.translation.batching import buckets, collate, tokenized
 from training.translation.onnx_translator import OnnxTranslator, corpus_scores
 
 TOKENIZER_FILES = ("src_tokenizer.json", "tgt_tokenizer.json")
@@ -54,7 +54,7 @@ class Translate(Task, task="translate"):
         p.add_argument("--dropout", type=float, default=0.3)
         p.add_argument("--label-smoothing", type=float, default=0.1)
         p.add_argument(
-            "--bpe-dropout", type=probability, default=0.0,
+            "--bpe-dropout", type=common.probability, default=0.0,
             help="resample each training sentence's subword segmentation every epoch, skipping each merge with "
             "this probability (0.1 in Provilkov et al. 2020); 0 keeps the fixed segmentation",
         )  # fmt: skip
@@ -147,7 +147,7 @@ class Translate(Task, task="translate"):
         src, tgt, p = self.src_ids, self.tgt_ids, self.args.bpe_dropout
         if p > 0:  # one draw, rank 0's, so every rank buckets and shards the same sentences
             (tr_src, tr_tgt), (s_tok, t_tok) = self.train_lines, (self.src_tok, self.tgt_tok)
-            src, tgt = distributed.broadcast((sampled(s_tok, tr_src, p), sampled(t_tok, tr_tgt, p)))
+            src, tgt = distributed.broadcast((tokenized(s_tok, tr_src, p), tokenized(t_tok, tr_tgt, p)))
         for idx in buckets(src, tgt, self.args.batch_size, rng):
             yield collate(src, tgt, distributed.shard(idx), self.bos, self.eos)  # this rank's share
 
@@ -276,17 +276,6 @@ def alphas(text: str) -> list[float]:
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"alphas must be >= 0, got {text!r}")
     return values
-
-
-def probability(text: str) -> float:
-    """--bpe-dropout: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
 
 
 class GruEnFr(Translate, name="gru-en-fr"):

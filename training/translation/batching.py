@@ -1,7 +1,8 @@
 """Multi30k sentence pairs as training batches: length-bucketed, padded with 0, decoder inputs shifted by BOS.
 
-BPE dropout (Provilkov et al. 2020, `sampled`) draws a fresh segmentation of every training sentence each
-epoch, so the model sees each word split in several ways: a regulariser for small corpora like Multi30k.
+BPE dropout (Provilkov et al. 2020, `tokenized(..., dropout)`) draws a fresh segmentation of every training
+sentence each epoch, so the model sees each word split in several ways: a regulariser for small corpora like
+Multi30k.
 Validation, export and serving always use the deterministic segmentation.
 """
 
@@ -12,7 +13,7 @@ import random
 import torch
 from tokenizers import Tokenizer
 
-from training.tokenization import encode
+from training.tokenization import UNK
 
 MAX_LEN = 80  # subword tokens; longer training sentences are truncated (none in Multi30k train exceed it)
 
@@ -45,14 +46,11 @@ def collate(src: list[list[int]], tgt: list[list[int]], idx: list[int], bos: int
     return s, lengths, y_in, y_out
 
 
-def tokenized(tok: Tokenizer, lines: list[str]) -> list[list[int]]:
-    return [ids[:MAX_LEN] or [tok.token_to_id("<unk>")] for ids in (encode(tok, line) for line in lines)]
-
-
-def sampled(tok: Tokenizer, lines: list[str], dropout: float) -> list[list[int]]:
-    """`tokenized` with BPE dropout: each merge is skipped with probability `dropout` (the tokenizers library's
-    own random draw, not seeded). `tok` itself is left unchanged."""
-    noisy = Tokenizer.from_str(tok.to_str())
-    noisy.model.dropout = dropout
-    unk = tok.token_to_id("<unk>")
-    return [e.ids[:MAX_LEN] or [unk] for e in noisy.encode_batch(lines)]
+def tokenized(tok: Tokenizer, lines: list[str], dropout: float = 0.0) -> list[list[int]]:
+    """Each line's subword ids, truncated to MAX_LEN (an empty line becomes <unk>). With `dropout` > 0, BPE
+    dropout: each merge is skipped with that probability (the tokenizers library's own random draw, not seeded),
+    on a copy of `tok`, which itself is left unchanged."""
+    if dropout > 0:
+        tok = Tokenizer.from_str(tok.to_str())
+        tok.model.dropout = dropout
+    return [e.ids[:MAX_LEN] or [tok.token_to_id(UNK)] for e in tok.encode_batch(lines)]

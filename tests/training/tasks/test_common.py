@@ -3,6 +3,8 @@ uninterrupted one draws."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 import torch
 
@@ -38,3 +40,10 @@ def test_a_resumed_epoch_draws_what_an_uninterrupted_run_draws(name, data_dir, t
         assert torch.equal(r, s)
     other = next(iter(resumed.batches(1)))
     assert not all(torch.equal(r, o) for r, o in zip(first, other, strict=True))  # each epoch draws anew
+
+
+def test_probability_accepts_0_up_to_1_and_names_the_range_otherwise():
+    assert (common.probability("0"), common.probability("0.1")) == (0.0, 0.1)
+    for text in ("1", "-0.1", "often", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"expected a number in \[0, 1\), got"):
+            common.probability(text)

@@ -6,8 +6,8 @@ import random
 
 import torch
 
-from training.tokenization import decode, train_bpe
-from training.translation.batching import buckets, collate, sampled, tokenized
+from training.tokenization import decode, encode, train_bpe
+from training.translation.batching import buckets, collate, tokenized
 
 LINES = ["A man is riding a bike down the street.", "Two dogs play in the snow.", "A girl in a pink dress sings.",
          "People are walking near an orange building.", "A child jumps into the water."] * 4  # fmt: skip
@@ -30,7 +30,8 @@ def test_collate_pads_with_zero_and_shifts_the_decoder_input_by_bos():
 def test_bpe_dropout_resamples_segmentations_of_the_same_text_and_leaves_the_tokenizer_alone():
     tok = train_bpe(LINES, vocab_size=120)
     fixed = tokenized(tok, LINES)
-    noisy = sampled(tok, LINES, 0.5)
+    assert fixed == [encode(tok, line) for line in LINES]  # the segmentation the service uses
+    noisy = tokenized(tok, LINES, dropout=0.5)
     assert len(noisy) == len(LINES) and noisy != fixed
     assert sum(len(a) for a in noisy) > sum(len(a) for a in fixed)  # skipped merges: more, shorter pieces
     assert [decode(tok, ids) for ids in noisy] == [decode(tok, ids) for ids in fixed]  # same text
