@@ -8,6 +8,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from core.decoding.beam import BeamJob, BeamSearch
+from core.preprocessing.casing import Cased, normalize
 from service.runtimes.base import ArtifactError, ModelRuntime
 from service.runtimes.spec import Axes, StepSpec
 
@@ -43,6 +44,7 @@ class Encoded:
     mask: np.ndarray  # (B, S)
     state: np.ndarray  # (B, H) initial decoder state
     attends_source: bool  # False for the attention-free model, whose memory is the single context C
+    cases: list[Cased]  # what each sentence was read as, and whether its translation goes back to capitals
 
 
 class TranslationJob(BeamJob):
@@ -78,7 +80,8 @@ class TranslatorRuntime(ModelRuntime):
         self.translate(["A man is riding a bike.", "Two dogs play in the snow near a red house."], 5)
 
     def encode(self, texts: list[str]) -> Encoded:
-        encs = [self.src_tok.encode(t) for t in texts]
+        cases = [normalize(t) for t in texts]
+        encs = [self.src_tok.encode(c.text) for c in cases]
         ids = [e.ids[:MAX_SOURCE_TOKENS] or [self.special.pad] for e in encs]
         tokens = np.full((len(ids), max(map(len, ids))), self.special.pad, np.int64)
         for r, row in enumerate(ids):
@@ -86,7 +89,7 @@ class TranslatorRuntime(ModelRuntime):
         lengths = np.array([len(r) for r in ids], np.int64)
         memory, keys, mask, state = self.sessions["encoder"].run(None, {"tokens": tokens, "lengths": lengths})
         pieces = [e.tokens[:MAX_SOURCE_TOKENS] for e in encs]
-        return Encoded(lengths, pieces, memory, keys, mask, state, memory.shape[1] == tokens.shape[1])
+        return Encoded(lengths, pieces, memory, keys, mask, state, memory.shape[1] == tokens.shape[1], cases)
 
     def job(self, enc: Encoded, beam_size: int, max_length: int | None, attention: bool) -> TranslationJob:
         limits = [max_length or int(2 * n + 10) for n in enc.lengths]
@@ -95,13 +98,14 @@ class TranslatorRuntime(ModelRuntime):
 
     def results(self, job: TranslationJob, return_attention: bool) -> list[Translation]:
         out = []
-        for h, pieces, n in zip(job.search.best(), job.enc.pieces, job.enc.lengths, strict=True):
+        enc = job.enc
+        for h, pieces, n, case in zip(job.search.best(), enc.pieces, enc.lengths, enc.cases, strict=True):
             attn = None
-            if return_attention and h.attention and job.enc.attends_source:
+            if return_attention and h.attention and enc.attends_source:
                 attn = np.stack(h.attention)[: len(h.tokens), :n]  # (T, S): the EOS row dropped
             out.append(
                 Translation(
-                    text=self.tgt_tok.decode(h.tokens),
+                    text=case.restore(self.tgt_tok.decode(h.tokens)),
                     score=h.normalized,
                     source_tokens=pieces,
                     target_tokens=[self.tgt_tok.id_to_token(i) for i in h.tokens],

@@ -67,3 +67,12 @@ def test_bad_input(server, body, message):
 def test_emoji_and_right_to_left_text_are_translated_not_refused(server):
     r = httpx.post(f"{server.url}/v1/translate", json={"texts": ["A dog 🐕 runs.", "שלום A man."]}, timeout=60)
     assert r.status_code == 200 and len(r.json()["translations"]) == 2
+
+
+def test_a_sentence_in_capitals_is_answered_in_capitals_over_http(server):
+    """A headline typed in capitals is translated as the sentence, not letter by letter (core.preprocessing.casing)."""
+    texts = ["A man is riding a bike down the street.", "A MAN IS RIDING A BIKE DOWN THE STREET."]
+    r = httpx.post(f"{server.url}/v1/translate", json={"texts": texts, "target": "fr"}, timeout=60)
+    assert r.status_code == 200, r.text
+    plain, upper = (t["text"] for t in r.json()["translations"])
+    assert upper == plain.upper() and "VÉLO" in upper

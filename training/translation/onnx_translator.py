@@ -11,6 +11,7 @@ from tokenizers import Tokenizer
 
 from core.decoding.beam import BeamSearch
 from core.decoding.top_k import TopK
+from core.preprocessing.casing import Cased, normalize
 from training.export import cpu_session
 from training.tokenization import BOS, EOS, decode, encode
 from training.translation.batching import MAX_LEN
@@ -19,7 +20,8 @@ from training.translation.batching import MAX_LEN
 class OnnxTranslator:
     """Beam search over the exported graphs with the service's own decoding code: what users will get."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, recase: bool = True) -> None:
+        self.recase = recase  # the service's case handling (core.preprocessing.casing); off only to measure it
         self.enc = cpu_session(folder / "encoder.onnx")
         self.dec = cpu_session(folder / "decoder_step.onnx")
         self.top_k = TopK()  # the engine's; NumPy's argpartition costs as much as an int8 decoder step
@@ -27,7 +29,8 @@ class OnnxTranslator:
         self.tgt_tok = Tokenizer.from_file(str(folder / "tgt_tokenizer.json"))
 
     def translate(self, texts: list[str], beam_size: int, alpha: float) -> list[str]:
-        ids = [encode(self.src_tok, t)[:MAX_LEN] or [3] for t in texts]
+        cases = [normalize(t) if self.recase else Cased(t, upper=False) for t in texts]
+        ids = [encode(self.src_tok, c.text)[:MAX_LEN] or [3] for c in cases]
         s = np.zeros((len(ids), max(map(len, ids))), np.int64)
         for r, row in enumerate(ids):
             s[r, : len(row)] = row
@@ -42,7 +45,7 @@ class OnnxTranslator:
 
         bos, eos = self.tgt_tok.token_to_id(BOS), self.tgt_tok.token_to_id(EOS)
         hyps = BeamSearch(state, bos, eos, beam_size, [2 * len(r) + 10 for r in ids], alpha).run(step, self.top_k)
-        return [decode(self.tgt_tok, h.tokens) for h in hyps]
+        return [c.restore(decode(self.tgt_tok, h.tokens)) for c, h in zip(cases, hyps, strict=True)]
 
 
 def corpus_scores(

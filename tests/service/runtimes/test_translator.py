@@ -45,3 +45,14 @@ def test_attention_matrix_shape_and_rows(runtime):
 def test_max_length_is_respected(runtime):
     t = runtime.translate([SENTENCES[1]], 3, max_length=4)[0]
     assert len(t.target_tokens) <= 4
+
+
+def test_capitals_and_title_case_translate_as_the_sentence_does(runtime):
+    """Multi30k has no sentence in capitals or title case: the runtime reads them in sentence case
+    (core.preprocessing.casing) and answers capitals in capitals."""
+    plain = runtime.translate([SENTENCES[0]], 5)[0]
+    upper, title = runtime.translate([SENTENCES[0].upper(), "A Man Is Riding A Bicycle Down The Street."], 5)
+    assert upper.text == plain.text.upper()
+    assert upper.source_tokens == plain.source_tokens  # what the model read
+    assert title.text[0].isupper() and not title.text.isupper()
+    assert max(map(len, title.text.split())) < 20  # words, not a run of repeated letters
