@@ -15,6 +15,10 @@ from service.runtimes.base import ArtifactError, ModelRuntime
 from service.runtimes.spec import Axes, StepSpec
 
 State = tuple[np.ndarray, np.ndarray]  # h, c: (L, B, H) each
+# What phones and word processors type in place of plain characters: read as those when the vocabulary lacks
+# them (Tiny Shakespeare has only the plain apostrophe and hyphen), rather than refusing the prompt.
+TYPOGRAPHIC = {"\u2018": "'", "\u2019": "'", "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " ",
+               "\t": " ", "\r": "\n"}  # fmt: skip
 STEP = StepSpec(
     graph="step",
     inputs={"tokens": Axes(0), "h": Axes(1), "c": Axes(1)},  # LSTM state: (layers, rows, hidden)
@@ -146,6 +150,7 @@ class GeneratorRuntime(ModelRuntime):
             self.step(np.zeros(batch, np.int64), self.initial_state(batch))
 
     def encode(self, prompt: str) -> np.ndarray:
+        prompt = "".join(ch if ch in self.index else TYPOGRAPHIC.get(ch, ch) for ch in prompt.replace("\r\n", "\n"))
         unknown = sorted(set(prompt) - self.index.keys())
         if unknown:
             allowed = "".join(self.vocab).replace("\n", "\\n")

@@ -71,3 +71,10 @@ def test_stats_return_to_idle(runtime):
     assert runtime.stats.active == 1
     it.close()  # the consumer went away
     assert runtime.stats.active == 0 and runtime.stats.steps - before < 10
+
+
+def test_typographic_punctuation_reads_as_the_plain_characters(runtime):
+    typed = "ROMEO:\r\nO\u00a0Juliet\u2014thou\u2019rt \u2018fair\u2019\u2026"
+    assert (runtime.encode(typed) == runtime.encode("ROMEO:\nO Juliet-thou'rt 'fair'...")).all()
+    with pytest.raises(InvalidInput, match="vocabulary: \\['\u201c', '\u201d'\\]"):
+        runtime.encode("\u201cquoted\u201d is refused: the vocabulary has no double quote")
