@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from core.decoding.beam import BeamJob, BeamSearch
-from core.preprocessing.casing import Cased, normalize
+from core.preprocessing.sentences import Sentences, split
 from service.runtimes.base import ArtifactError, ModelRuntime
 from service.runtimes.spec import Axes, StepSpec
 
@@ -33,9 +33,28 @@ class Translation:
     attention: np.ndarray | None  # (target tokens, source tokens)
 
 
+def joined(text: str, parts: list[Translation]) -> Translation:
+    """A text's translation from its sentences': tokens in order, the score their token-weighted mean, and the
+    attention block-diagonal (each sentence was read alone)."""
+    if len(parts) == 1:
+        return replace(parts[0], text=text)
+    weights = [max(len(p.target_tokens), 1) for p in parts]
+    score = sum(w * p.score for w, p in zip(weights, parts, strict=True)) / sum(weights)
+    attention = None
+    if all(p.attention is not None for p in parts):
+        blocks = [p.attention for p in parts]
+        attention = np.zeros((sum(b.shape[0] for b in blocks), sum(b.shape[1] for b in blocks)), np.float32)
+        r = c = 0
+        for b in blocks:
+            attention[r : r + b.shape[0], c : c + b.shape[1]] = b
+            r, c = r + b.shape[0], c + b.shape[1]
+    source = [t for p in parts for t in p.source_tokens]
+    return Translation(text, score, source, [t for p in parts for t in p.target_tokens], attention)
+
+
 @dataclass(frozen=True)
 class Encoded:
-    """A request's sentences after the encoder graph."""
+    """A request's sentences after the encoder graph: one row per sentence of its texts."""
 
     lengths: np.ndarray  # (B,) source tokens
     pieces: list[list[str]]  # subword strings per sentence
@@ -44,7 +63,7 @@ class Encoded:
     mask: np.ndarray  # (B, S)
     state: np.ndarray  # (B, H) initial decoder state
     attends_source: bool  # False for the attention-free model, whose memory is the single context C
-    cases: list[Cased]  # what each sentence was read as, and whether its translation goes back to capitals
+    sentences: Sentences  # what each row read, the text it came from, and how its translation is cased back
 
 
 class TranslationJob(BeamJob):
@@ -80,8 +99,8 @@ class TranslatorRuntime(ModelRuntime):
         self.translate(["A man is riding a bike.", "Two dogs play in the snow near a red house."], 5)
 
     def encode(self, texts: list[str]) -> Encoded:
-        cases = [normalize(t) for t in texts]
-        encs = [self.src_tok.encode(c.text) for c in cases]
+        sentences = split(texts, self.source)
+        encs = [self.src_tok.encode(t) for t in sentences.texts]
         ids = [e.ids[:MAX_SOURCE_TOKENS] or [self.special.pad] for e in encs]
         tokens = np.full((len(ids), max(map(len, ids))), self.special.pad, np.int64)
         for r, row in enumerate(ids):
@@ -89,7 +108,7 @@ class TranslatorRuntime(ModelRuntime):
         lengths = np.array([len(r) for r in ids], np.int64)
         memory, keys, mask, state = self.sessions["encoder"].run(None, {"tokens": tokens, "lengths": lengths})
         pieces = [e.tokens[:MAX_SOURCE_TOKENS] for e in encs]
-        return Encoded(lengths, pieces, memory, keys, mask, state, memory.shape[1] == tokens.shape[1], cases)
+        return Encoded(lengths, pieces, memory, keys, mask, state, memory.shape[1] == tokens.shape[1], sentences)
 
     def job(self, enc: Encoded, beam_size: int, max_length: int | None, attention: bool) -> TranslationJob:
         limits = [max_length or int(2 * n + 10) for n in enc.lengths]
@@ -97,22 +116,17 @@ class TranslatorRuntime(ModelRuntime):
         return TranslationJob(enc, BeamSearch(enc.state, sp.bos, sp.eos, beam_size, limits, self.alpha, attention))
 
     def results(self, job: TranslationJob, return_attention: bool) -> list[Translation]:
-        out = []
+        """One translation per text of the request, put together from its sentences' best hypotheses."""
+        parts = []
         enc = job.enc
-        for h, pieces, n, case in zip(job.search.best(), enc.pieces, enc.lengths, enc.cases, strict=True):
+        for h, pieces, n in zip(job.search.best(), enc.pieces, enc.lengths, strict=True):
             attn = None
             if return_attention and h.attention and enc.attends_source:
                 attn = np.stack(h.attention)[: len(h.tokens), :n]  # (T, S): the EOS row dropped
-            out.append(
-                Translation(
-                    text=case.restore(self.tgt_tok.decode(h.tokens)),
-                    score=h.normalized,
-                    source_tokens=pieces,
-                    target_tokens=[self.tgt_tok.id_to_token(i) for i in h.tokens],
-                    attention=attn,
-                )
-            )
-        return out
+            target = [self.tgt_tok.id_to_token(i) for i in h.tokens]
+            parts.append(Translation(self.tgt_tok.decode(h.tokens), h.normalized, pieces, target, attn))
+        texts = enc.sentences.join([p.text for p in parts])
+        return [joined(t, [parts[i] for i in g]) for t, g in zip(texts, enc.sentences.groups(), strict=True)]
 
     def translate(
         self, texts: list[str], beam_size: int, max_length: int | None = None, return_attention: bool = False

@@ -10,14 +10,18 @@ Text = Annotated[str, Field(max_length=1000, description="1..1000 characters, no
 
 
 class TranslateRequest(BaseModel):
-    text: Text | None = Field(None, description="one sentence; or use `texts`")
-    texts: list[Text] | None = Field(None, min_length=1, max_length=64, description="up to 64 sentences")
+    text: Text | None = Field(None, description="one text (split into sentences); or use `texts`")
+    texts: list[Text] | None = Field(
+        None, min_length=1, max_length=64, description="up to 64 texts, of up to 64 sentences in all"
+    )
     source: str = Field("en", description="source language")
     target: str = Field("fr", description="target language")
     model: str | None = Field(None, description="model name; default: the model for source -> target")
     version: int | None = Field(None, ge=1, description="the model version to use; 404 unless it is served")
     beam_size: int | None = Field(None, ge=1, le=10, description="1 (greedy) .. 10; default from the model (5)")
-    max_length: int | None = Field(None, ge=1, le=200, description="max target tokens; default 2 * source + 10")
+    max_length: int | None = Field(
+        None, ge=1, le=200, description="max target tokens per sentence; default 2 * source + 10"
+    )
     return_attention: bool = Field(False, description="include the target x source attention matrix")
 
     @model_validator(mode="after")

@@ -76,3 +76,13 @@ def test_a_sentence_in_capitals_is_answered_in_capitals_over_http(server):
     assert r.status_code == 200, r.text
     plain, upper = (t["text"] for t in r.json()["translations"])
     assert upper == plain.upper() and "VÉLO" in upper
+
+
+def test_a_paragraph_is_translated_whole_and_too_many_sentences_are_refused(server):
+    sentences = ["A man is riding a bike down the street.", "Two dogs are playing in the snow."]
+    r = httpx.post(f"{server.url}/v1/translate", json={"texts": [*sentences, " ".join(sentences)]}, timeout=60)
+    assert r.status_code == 200, r.text
+    first, second, paragraph = (t["text"] for t in r.json()["translations"])
+    assert paragraph == f"{first} {second}"
+    r = httpx.post(f"{server.url}/v1/translate", json={"texts": ["A dog runs. A cat sleeps."] * 33}, timeout=60)
+    assert r.status_code == 422 and "hold 66 sentences; a request may hold at most 64" in r.json()["detail"]

@@ -206,7 +206,7 @@ class Translate(Task, task="translate"):
         diffs = graphs.check_parity(model, out, src_tok, self.test_pairs[0], bos, eos)
         print(f"parity: {diffs}")
         src, tgt = self.languages
-        translator = OnnxTranslator(out)
+        translator = OnnxTranslator(out, src)
         alpha = 1.0 if a.alpha is None else a.alpha
         decoding: dict[str, Any] = {"beam_size": a.beam_size, "alpha": alpha, "max_length": "2 * source tokens + 10"}
         if a.alpha_grid:
@@ -254,12 +254,18 @@ class Translate(Task, task="translate"):
         te_src, te_tgt = (self.limited(side) for side in self.test_pairs)
         beam = self.args.beam_size
         alpha = manifest["decoding"].get("alpha", 1.0) if self.args.alpha is None else self.args.alpha
-        scores = corpus_scores(OnnxTranslator(folder), te_src, te_tgt, beam, alpha, self.languages[1])
+        scores = corpus_scores(
+            OnnxTranslator(folder, self.languages[0]), te_src, te_tgt, beam, alpha, self.languages[1]
+        )
         del scores["hypotheses"]
         return {"test_sentences": len(te_src), "beam_size": beam, "alpha": alpha, **scores}
 
     def workload(self, folder: Path, manifest: dict[str, Any]) -> quantize.Workload:
-        translator, texts, beam = OnnxTranslator(folder), self.test_pairs[0][:32], self.args.beam_size
+        translator, texts, beam = (
+            OnnxTranslator(folder, self.languages[0]),
+            self.test_pairs[0][:32],
+            self.args.beam_size,
+        )
         alpha = manifest["decoding"].get("alpha", 1.0)
         unit = f"sentences/s (32 test2016 sentences at a time, beam {beam})"
         return quantize.Workload(unit, lambda: len(translator.translate(texts, beam, alpha)))

@@ -59,7 +59,7 @@ def table(folder: Path, data_dir: Path, count: int, beam: int) -> str:
             return f.read().splitlines()[:count]
 
     src, ref = read(langs["source"]), read(langs["target"])
-    handled, raw = OnnxTranslator(folder), OnnxTranslator(folder, recase=False)
+    handled, raw = OnnxTranslator(folder, langs["source"]), OnnxTranslator(folder, langs["source"], recase=False)
     lines = ["| source style | BLEU with case handling | without |", "| --- | ---: | ---: |"]
     for style, title in STYLES.items():
         s = [styled(t, style) for t in src]

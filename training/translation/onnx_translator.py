@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 
 from core.decoding.beam import BeamSearch
 from core.decoding.top_k import TopK
-from core.preprocessing.casing import Cased, normalize
+from core.preprocessing.sentences import split
 from training.export import cpu_session
 from training.tokenization import BOS, EOS, decode, encode
 from training.translation.batching import MAX_LEN
@@ -20,7 +20,8 @@ from training.translation.batching import MAX_LEN
 class OnnxTranslator:
     """Beam search over the exported graphs with the service's own decoding code: what users will get."""
 
-    def __init__(self, folder: Path, recase: bool = True) -> None:
+    def __init__(self, folder: Path, source: str, recase: bool = True) -> None:
+        self.source = source  # the source language, for splitting texts into sentences
         self.recase = recase  # the service's case handling (core.preprocessing.casing); off only to measure it
         self.enc = cpu_session(folder / "encoder.onnx")
         self.dec = cpu_session(folder / "decoder_step.onnx")
@@ -29,8 +30,8 @@ class OnnxTranslator:
         self.tgt_tok = Tokenizer.from_file(str(folder / "tgt_tokenizer.json"))
 
     def translate(self, texts: list[str], beam_size: int, alpha: float) -> list[str]:
-        cases = [normalize(t) if self.recase else Cased(t, upper=False) for t in texts]
-        ids = [encode(self.src_tok, c.text)[:MAX_LEN] or [3] for c in cases]
+        sentences = split(texts, self.source, max_sentences=None, recase=self.recase)
+        ids = [encode(self.src_tok, t)[:MAX_LEN] or [3] for t in sentences.texts]
         s = np.zeros((len(ids), max(map(len, ids))), np.int64)
         for r, row in enumerate(ids):
             s[r, : len(row)] = row
@@ -45,7 +46,7 @@ class OnnxTranslator:
 
         bos, eos = self.tgt_tok.token_to_id(BOS), self.tgt_tok.token_to_id(EOS)
         hyps = BeamSearch(state, bos, eos, beam_size, [2 * len(r) + 10 for r in ids], alpha).run(step, self.top_k)
-        return [c.restore(decode(self.tgt_tok, h.tokens)) for c, h in zip(cases, hyps, strict=True)]
+        return sentences.join([decode(self.tgt_tok, h.tokens) for h in hyps])
 
 
 def corpus_scores(

@@ -56,3 +56,18 @@ def test_capitals_and_title_case_translate_as_the_sentence_does(runtime):
     assert upper.source_tokens == plain.source_tokens  # what the model read
     assert title.text[0].isupper() and not title.text.isupper()
     assert max(map(len, title.text.split())) < 20  # words, not a run of repeated letters
+
+
+def test_a_paragraph_is_translated_sentence_by_sentence(runtime):
+    """A model trained on single sentences drops most of a paragraph read whole: each sentence is a row."""
+    alone = runtime.translate(SENTENCES, 5, return_attention=True)
+    whole = runtime.translate([" ".join(SENTENCES)], 5, return_attention=True)[0]
+    assert whole.text == " ".join(t.text for t in alone)
+    assert whole.target_tokens == [tok for t in alone for tok in t.target_tokens]
+    assert whole.source_tokens == [tok for t in alone for tok in t.source_tokens]
+    rows, cols = (sum(t.attention.shape[i] for t in alone) for i in (0, 1))
+    assert whole.attention.shape == (rows, cols)
+    np.testing.assert_allclose(whole.attention[: alone[0].attention.shape[0], : alone[0].attention.shape[1]],
+                               alone[0].attention)  # fmt: skip
+    np.testing.assert_allclose(whole.attention.sum(axis=1), 1.0, atol=1e-4)  # block-diagonal: each row in its sentence
+    assert min(t.score for t in alone) <= whole.score <= max(t.score for t in alone)

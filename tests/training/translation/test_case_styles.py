@@ -26,9 +26,9 @@ def test_each_style_is_what_it_claims_to_be():
 def test_without_the_handling_capitals_come_apart_and_with_it_they_do_not():
     folder = latest_version(MODELS / "gru-en-de")
     text = styled(SOURCE, "capitals")
-    handled = OnnxTranslator(folder).translate([text], 1, 1.0)[0]
-    raw = OnnxTranslator(folder, recase=False).translate([text], 1, 1.0)[0]
-    assert handled == OnnxTranslator(folder).translate([SOURCE], 1, 1.0)[0].upper()
+    handled = OnnxTranslator(folder, "en").translate([text], 1, 1.0)[0]
+    raw = OnnxTranslator(folder, "en", recase=False).translate([text], 1, 1.0)[0]
+    assert handled == OnnxTranslator(folder, "en").translate([SOURCE], 1, 1.0)[0].upper()
     assert handled != raw
 
 
