@@ -42,15 +42,14 @@ class Sentences:
         return [" ".join(done[i] for i in group) for group in self.groups()]
 
 
-def split(texts: list[str], lang: str, max_sentences: int | None = MAX_SENTENCES, recase: bool = True) -> Sentences:
-    """The sentences of `texts` in language `lang`; InputError past `max_sentences` in all (None: no limit).
-    `recase=False` keeps each sentence's case as written (only to measure what the case handling does)."""
+def split(texts: list[str], lang: str, max_sentences: int | None = MAX_SENTENCES) -> Sentences:
+    """The sentences of `texts` in language `lang`; InputError past `max_sentences` in all (None: no limit)."""
     cases: list[Cased] = []
     owners: list[int] = []
     for i, text in enumerate(texts):
         parts = [s.strip() for s in segment(lang, text)]
         for part in [p for p in parts if p] or [text.strip()]:
-            cases.append(normalize(part) if recase else Cased(part, upper=False))
+            cases.append(normalize(part))
             owners.append(i)
     if max_sentences is not None and len(cases) > max_sentences:
         raise InputError(
@@ -58,3 +57,8 @@ def split(texts: list[str], lang: str, max_sentences: int | None = MAX_SENTENCES
             "send the rest in another request"
         )
     return Sentences(cases, owners)
+
+
+def as_written(texts: list[str]) -> Sentences:
+    """Each text read whole and as written: what the translators did before this module (to measure it)."""
+    return Sentences([Cased(t, upper=False) for t in texts], list(range(len(texts))))

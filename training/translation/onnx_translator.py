@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 
 from core.decoding.beam import BeamSearch
 from core.decoding.top_k import TopK
-from core.preprocessing.sentences import split
+from core.preprocessing.sentences import as_written, split
 from training.export import cpu_session
 from training.tokenization import BOS, EOS, decode, encode
 from training.translation.batching import MAX_LEN
@@ -20,9 +20,10 @@ from training.translation.batching import MAX_LEN
 class OnnxTranslator:
     """Beam search over the exported graphs with the service's own decoding code: what users will get."""
 
-    def __init__(self, folder: Path, source: str, recase: bool = True) -> None:
+    def __init__(self, folder: Path, source: str, prepare: bool = True) -> None:
         self.source = source  # the source language, for splitting texts into sentences
-        self.recase = recase  # the service's case handling (core.preprocessing.casing); off only to measure it
+        # the service's sentence splitting and case handling (core.preprocessing.sentences); off only to measure it
+        self.prepare = prepare
         self.enc = cpu_session(folder / "encoder.onnx")
         self.dec = cpu_session(folder / "decoder_step.onnx")
         self.top_k = TopK()  # the engine's; NumPy's argpartition costs as much as an int8 decoder step
@@ -30,7 +31,7 @@ class OnnxTranslator:
         self.tgt_tok = Tokenizer.from_file(str(folder / "tgt_tokenizer.json"))
 
     def translate(self, texts: list[str], beam_size: int, alpha: float) -> list[str]:
-        sentences = split(texts, self.source, max_sentences=None, recase=self.recase)
+        sentences = split(texts, self.source, max_sentences=None) if self.prepare else as_written(texts)
         ids = [encode(self.src_tok, t)[:MAX_LEN] or [3] for t in sentences.texts]
         s = np.zeros((len(ids), max(map(len, ids))), np.int64)
         for r, row in enumerate(ids):

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import InputError
 from core.preprocessing.casing import Cased
-from core.preprocessing.sentences import MAX_SENTENCES, split
+from core.preprocessing.sentences import MAX_SENTENCES, as_written, split
 
 
 def test_a_paragraph_becomes_its_sentences_and_their_translations_one_text_again():
@@ -28,7 +28,12 @@ def test_each_sentence_is_cased_on_its_own():
     s = split(["A MAN RIDES A BIKE. A dog runs in the park."], "en")
     assert s.cases == [Cased("A man rides a bike.", upper=True), Cased("A dog runs in the park.", upper=False)]
     assert s.join(["Ein Mann fährt Rad.", "Ein Hund rennt."]) == ["EIN MANN FÄHRT RAD. Ein Hund rennt."]
-    assert split(["A MAN RIDES A BIKE."], "en", recase=False).cases == [Cased("A MAN RIDES A BIKE.", upper=False)]
+
+
+def test_as_written_reads_each_text_whole():
+    s = as_written(["A MAN RIDES A BIKE. A dog runs.", "A cat."])
+    assert s.cases == [Cased("A MAN RIDES A BIKE. A dog runs.", upper=False), Cased("A cat.", upper=False)]
+    assert s.groups() == [[0], [1]] and s.join(["X.", "Y."]) == ["X.", "Y."]
 
 
 def test_a_text_without_a_sentence_end_is_one_sentence():

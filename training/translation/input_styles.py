@@ -1,10 +1,11 @@
-"""test2016 as people type it (in capitals, in title case, in lower case without punctuation), and a translator's
-BLEU on each style with the service's case handling (core.preprocessing.casing) and without it.
+"""test2016 as people type it (in capitals, in title case, in lower case without punctuation, as paragraphs),
+and a translator's BLEU on each with the service's input handling (sentence splitting and case,
+core.preprocessing.sentences) and with each text read whole, as written.
 
-    python -m training.translation.case_styles models/gru-en-de/2 [--count 1000] [--beam-size 5]
+    python -m training.translation.input_styles models/gru-en-de/2 [--count 1000] [--beam-size 5]
 
 prints a Markdown table (docs/models.md quotes it). Capitals are scored against the references in capitals,
-the other styles against the references as they are.
+paragraphs against the references joined the same way, the other styles against the references as they are.
 """
 
 from __future__ import annotations
@@ -23,29 +24,40 @@ from training.translation.onnx_translator import OnnxTranslator
 
 # style -> what the docs' table calls it
 STYLES = {
-    "as-written": "as written (sentence case)",
+    "as-written": "as written (one sentence, sentence case)",
     "capitals": "IN CAPITALS",
     "title": "In Title Case (Every Word Capitalised)",
     "lower": "in lower case without punctuation",
+    "paragraphs": "paragraphs of 4 consecutive sentences",
 }
+PARAGRAPH = 4
 
 
-def styled(text: str, style: str) -> str:
+def styled(texts: list[str], style: str) -> list[str]:
+    """`texts` in `style`: one text each, or one per `PARAGRAPH` of them for paragraphs."""
     if style == "as-written":
-        return text
+        return list(texts)
     if style == "capitals":
-        return text.upper()
+        return [t.upper() for t in texts]
     if style == "title":
-        return text.title()
+        return [t.title() for t in texts]
     if style == "lower":
-        return re.sub(r"\s+", " ", re.sub(r"[^\w\s'-]", " ", text.lower())).strip()
+        return [re.sub(r"\s+", " ", re.sub(r"[^\w\s'-]", " ", t.lower())).strip() for t in texts]
+    if style == "paragraphs":
+        return [" ".join(texts[k : k + PARAGRAPH]) for k in range(0, len(texts), PARAGRAPH)]
     raise ValueError(f"unknown style {style!r}; styles: {', '.join(STYLES)}")
+
+
+def references(refs: list[str], style: str) -> list[str]:
+    if style == "capitals":
+        return [t.upper() for t in refs]
+    return styled(refs, "paragraphs") if style == "paragraphs" else refs
 
 
 def bleu(translator: OnnxTranslator, src: list[str], ref: list[str], beam: int, alpha: float) -> float:
     hyps: list[str] = []
-    for k in range(0, len(src), 64):
-        hyps += translator.translate(src[k : k + 64], beam, alpha)
+    for k in range(0, len(src), 16):
+        hyps += translator.translate(src[k : k + 16], beam, alpha)
     return round(BLEU().corpus_score(hyps, [ref]).score, 2)
 
 
@@ -59,20 +71,21 @@ def table(folder: Path, data_dir: Path, count: int, beam: int) -> str:
             return f.read().splitlines()[:count]
 
     src, ref = read(langs["source"]), read(langs["target"])
-    handled, raw = OnnxTranslator(folder, langs["source"]), OnnxTranslator(folder, langs["source"], recase=False)
-    lines = ["| source style | BLEU with case handling | without |", "| --- | ---: | ---: |"]
+    handled = OnnxTranslator(folder, langs["source"])
+    whole = OnnxTranslator(folder, langs["source"], prepare=False)
+    lines = ["| source style | BLEU with the input handling | read whole, as written |", "| --- | ---: | ---: |"]
     for style, title in STYLES.items():
-        s = [styled(t, style) for t in src]
-        r = [t.upper() for t in ref] if style == "capitals" else ref
+        s, r = styled(src, style), references(ref, style)
         with_it = bleu(handled, s, r, beam, alpha)
-        # sentence case and lower case never trigger it, so the figure without it is the same decode
-        without = bleu(raw, s, r, beam, alpha) if style in ("capitals", "title") else with_it
+        # one sentence in sentence or lower case: the handling changes nothing, so it is the same decode
+        without = with_it if style in ("as-written", "lower") else bleu(whole, s, r, beam, alpha)
         lines.append(f"| {title} | {with_it:.2f} | {without:.2f} |")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m training.translation.case_styles", description=__doc__.split("\n\n")[0])
+    prog = "python -m training.translation.input_styles"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("folder", type=Path, help="a translator's version folder (models/gru-en-de/<v>)")
     p.add_argument("--count", type=int, default=1000, help="the first N test2016 sentences")
     p.add_argument("--beam-size", type=int, default=5)
