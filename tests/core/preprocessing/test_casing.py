@@ -35,7 +35,6 @@ def test_title_case_is_read_in_sentence_case_and_answered_as_it_is():
     "text",
     [
         "A man is riding a bike.",
-        "a man is riding a bike",
         "The USA team wins a game in New York City.",  # an acronym and a name: not capitals, not a title
         "A woman at the Eiffel Tower.",  # two capitalised long words: names, not a title
         "NASA",  # one capitalised word: an acronym, not a sentence in capitals
@@ -47,6 +46,19 @@ def test_title_case_is_read_in_sentence_case_and_answered_as_it_is():
 )
 def test_sentence_case_names_acronyms_and_caseless_text_are_left_as_they_are(text):
     assert normalize(text) == Cased(text, upper=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as"),
+    [
+        ("a man is riding a bike", "A man is riding a bike"),
+        ("'two dogs' play in New York", "'Two dogs' play in New York"),
+        ("iPhone users wait in line.", "iPhone users wait in line."),  # not a lower-case word: left as written
+        ("3 dogs run", "3 dogs run"),
+    ],
+)
+def test_a_sentence_typed_in_lower_case_gets_a_capital_at_its_start(text, read_as):
+    assert normalize(text) == Cased(read_as, upper=False)
 
 
 def test_sentence_case_keeps_the_first_letter_wherever_it_is():

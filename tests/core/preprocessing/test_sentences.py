@@ -37,7 +37,7 @@ def test_as_written_reads_each_text_whole():
 
 
 def test_a_text_without_a_sentence_end_is_one_sentence():
-    assert split(["  a man rides a bike  "], "en").texts == ["a man rides a bike"]
+    assert split(["  A man rides a bike  "], "en").texts == ["A man rides a bike"]
 
 
 def test_more_sentences_than_a_request_may_hold_is_refused_with_the_count():
