@@ -254,18 +254,14 @@ class Translate(Task, task="translate"):
         te_src, te_tgt = (self.limited(side) for side in self.test_pairs)
         beam = self.args.beam_size
         alpha = manifest["decoding"].get("alpha", 1.0) if self.args.alpha is None else self.args.alpha
-        scores = corpus_scores(
-            OnnxTranslator(folder, self.languages[0]), te_src, te_tgt, beam, alpha, self.languages[1]
-        )
+        src, tgt = self.languages
+        scores = corpus_scores(OnnxTranslator(folder, src), te_src, te_tgt, beam, alpha, tgt)
         del scores["hypotheses"]
         return {"test_sentences": len(te_src), "beam_size": beam, "alpha": alpha, **scores}
 
     def workload(self, folder: Path, manifest: dict[str, Any]) -> quantize.Workload:
-        translator, texts, beam = (
-            OnnxTranslator(folder, self.languages[0]),
-            self.test_pairs[0][:32],
-            self.args.beam_size,
-        )
+        translator = OnnxTranslator(folder, self.languages[0])
+        texts, beam = self.test_pairs[0][:32], self.args.beam_size
         alpha = manifest["decoding"].get("alpha", 1.0)
         unit = f"sentences/s (32 test2016 sentences at a time, beam {beam})"
         return quantize.Workload(unit, lambda: len(translator.translate(texts, beam, alpha)))

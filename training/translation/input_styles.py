@@ -11,7 +11,6 @@ paragraphs against the references joined the same way, the other styles against 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import re
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from sacrebleu.metrics import BLEU
 
+from training.data import multi30k
 from training.paths import default_data_dir
 from training.translation.onnx_translator import OnnxTranslator
 
@@ -66,11 +66,7 @@ def table(folder: Path, data_dir: Path, count: int, beam: int, styles: Sequence[
     langs = manifest["languages"]
     alpha = float(manifest.get("decoding", {}).get("alpha", 1.0))
 
-    def read(lang: str) -> list[str]:
-        with gzip.open(data_dir / "multi30k" / f"test_2016_flickr.{lang}.gz", "rt", encoding="utf-8") as f:
-            return f.read().splitlines()[:count]
-
-    src, ref = read(langs["source"]), read(langs["target"])
+    src, ref = (side[:count] for side in multi30k.load_pairs(data_dir, "test2016", langs["source"], langs["target"]))
     handled = OnnxTranslator(folder, langs["source"])
     whole = OnnxTranslator(folder, langs["source"], prepare=False)
     lines = ["| source style | BLEU with the input handling | read whole, as written |", "| --- | ---: | ---: |"]
