@@ -51,8 +51,11 @@ async function call(section, url, options) {
 const canvas = $("digit-canvas");
 const ctx = canvas.getContext("2d");
 let drawing = false, last = null, pending = false, dirty = false, inkCount = 0;
+let drawingId = 0;  // bumped by Clear: a prediction for the drawing before it is dropped when it comes back
 
 function clearCanvas() {
+  drawingId += 1;
+  dirty = false;
   ctx.fillStyle = "#000";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   inkCount = 0;
@@ -103,20 +106,22 @@ function classifyCanvas() {
   if (!inkCount) return;
   pending = true;
   dirty = false;
+  const id = drawingId;
   canvas.toBlob(async (blob) => {
-    await classifyBlob(blob, "drawing.png");
+    await classifyBlob(blob, "drawing.png", () => id === drawingId);
     pending = false;
     if (dirty) classifyCanvas();
   }, "image/png");
 }
 
-async function classifyBlob(blob, name) {
+async function classifyBlob(blob, name, current = () => true) {
   const form = new FormData();
   form.append("files", blob, name);
   const url = `/v1/classify?top_k=10${modelQuery("digit-model")}`;
   const response = await call("digits", url, { method: "POST", body: form });
-  if (!response) return;
+  if (!response || !current()) return;
   const body = await response.json();
+  if (!current()) return;
   renderBars("digit", body.results[0].predictions, (ps) => [...ps].sort((a, b) => a.index - b.index));
 }
 

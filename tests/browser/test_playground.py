@@ -96,6 +96,25 @@ def test_draw_a_digit_and_see_it_predicted(page, digit):
     expect(page.locator("#digit-prediction")).to_have_text("none yet")
 
 
+def test_clear_drops_a_prediction_still_on_its_way(page):
+    """The drawing's request is held until after Clear: its answer must not bring the old digit back."""
+    held = []
+    page.route("**/v1/classify*", lambda route: held.append(route))
+    draw(page, DIGITS["1"])
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "drawing sent no classify request"
+    page.click("#digit-clear")
+    for route in held:
+        route.continue_()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)  # the answer has been handled
+    expect(page.locator("#digit-prediction")).to_have_text("none yet")
+    expect(page.locator("#digit-bars .bar-row")).to_have_count(0)
+
+
 def test_upload_a_photo_and_see_its_caption(page, data_dir):
     name = flickr8k.load_split(data_dir, "test").names[0]
     page.set_input_files("#photo-file", str(flickr8k.root(data_dir) / "images" / name))
