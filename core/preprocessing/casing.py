@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W\d_]+")  # a run of letters, any script
-_FIRST = re.compile(r"[^\W_]")  # the first letter or digit
 _FIRST_WORD = re.compile(r"[^\W_]+")  # the first run of letters and digits
 TITLE_MIN_LONG_WORDS = 3  # title case only when this many words of 4+ letters after the first are capitalised
 
@@ -33,8 +32,8 @@ class Cased:
 def sentence_case(text: str) -> str:
     """Every letter lower-case but the sentence's first, when it starts with a word (not a number)."""
     lowered = text.lower()
-    first = _FIRST.search(lowered)
-    if first is None or not first.group().isalpha():
+    first = _FIRST_WORD.search(lowered)
+    if first is None or not first.group()[0].isalpha():
         return lowered
     i = first.start()
     return lowered[:i] + lowered[i].upper() + lowered[i + 1 :]
