@@ -60,6 +60,25 @@ def elastic_field(
     return (field.view(b, 2, h, w) * scale).permute(0, 2, 3, 1)
 
 
+def random_stroke_width(
+    x: torch.Tensor,
+    p: float = 0.5,
+    max_thicken: float = 1.0,
+    max_thin: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Thicker or thinner strokes for a random share `p` of a (B, C, H, W) batch of light ink on dark: each chosen
+    image moves a random amount, up to `max_thicken`, of the way to its 3x3 dilation (a grey-level max filter) or,
+    up to `max_thin`, to its 3x3 erosion. People write with pens from fine to felt-tipped, and a digit cropped to
+    its ink and scaled to the frame gets strokes as thick as its box is small."""
+    b = x.shape[0]
+    amount = torch.rand(b, generator=generator) * (max_thicken + max_thin) - max_thin
+    amount = torch.where(torch.rand(b, generator=generator) < p, amount, torch.zeros(b)).view(b, 1, 1, 1)
+    dilated = F.max_pool2d(x, 3, stride=1, padding=1)
+    eroded = -F.max_pool2d(-x, 3, stride=1, padding=1)
+    return x + amount.clamp(min=0) * (dilated - x) + (-amount).clamp(min=0) * (eroded - x)
+
+
 def random_crop_flip(
     x: torch.Tensor,
     out_size: int,

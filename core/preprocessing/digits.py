@@ -17,6 +17,10 @@ MIN_CONTRAST = 0.1  # below this the image is blank
 # Stroke width over the box's longer side: about 0.13 for MNIST digits (5th percentile 0.10). A pen line on a
 # large photo is far thinner and would fade to a faint trace at 20x20, so such strokes are widened to MNIST's.
 MNIST_STROKE, THIN_STROKE = 0.13, 0.07
+# A border with at least this share of each class (light and dark) may be a digit that fills its frame.
+MIXED_BORDER = 0.1
+# Regions are counted on the image scaled down to this longer side; smaller than MIN_REGION of it are specks.
+POLARITY_SIDE, MIN_REGION = 32, 0.02
 
 
 def median(x: np.ndarray) -> float:
@@ -32,14 +36,63 @@ def border_of(x: np.ndarray) -> np.ndarray:
 
 
 def light_ink_on_dark(gray: np.ndarray) -> np.ndarray:
-    """Make ink bright on a dark background, as MNIST is: invert when the border is light."""
-    return 1.0 - gray if median(border_of(gray)) > 0.5 else gray
+    """Make ink bright on a dark background, as MNIST is: invert when the paper is light. The paper is the
+    border, unless the digit fills its frame (tightly cropped, thick strokes) and ink reaches the border too."""
+    border = border_of(gray)
+    mid = (float(gray.min()) + float(gray.max())) / 2
+    light = float((border > mid).mean())
+    if MIXED_BORDER <= light <= 1 - MIXED_BORDER:
+        paper_is_light = light_is_paper(gray, mid)
+        if paper_is_light is not None:
+            return 1.0 - gray if paper_is_light else gray
+    return 1.0 - gray if median(border) > 0.5 else gray
+
+
+def light_is_paper(gray: np.ndarray, mid: float) -> bool | None:
+    """For a digit that fills its frame: the ink is one stroke, where the paper falls apart into regions (the
+    corners the stroke cuts off, the holes of its loops), so the class that forms more regions is the paper; on
+    a tie, the class of most of the four corners. None when that is a tie too."""
+    h, w = gray.shape
+    scale = min(1.0, POLARITY_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(gray, mode="F").resize(size, Image.Resampling.BILINEAR)) if scale < 1 else gray
+    light = small > mid
+    min_size = max(1, int(MIN_REGION * light.size))
+    n_light, n_dark = regions(light, min_size), regions(~light, min_size)
+    if n_light != n_dark:
+        return n_light > n_dark
+    corners = int(light[0, 0]) + int(light[0, -1]) + int(light[-1, 0]) + int(light[-1, -1])
+    return None if corners == 2 else corners > 2
+
+
+def regions(mask: np.ndarray, min_size: int) -> int:
+    """The number of 4-connected regions of a boolean mask with at least `min_size` pixels. Each pixel takes
+    the smallest index among its neighbours' labels, then follows its label's label (pointer jumping), so a
+    region settles in a few passes of whole-array operations."""
+    h, w = mask.shape
+    none = h * w  # the label of pixels outside the mask, larger than any index
+    labels = np.where(mask, np.arange(h * w).reshape(h, w), none)
+    while True:
+        p = np.pad(labels, 1, constant_values=none)
+        step = np.minimum.reduce([labels, p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
+        flat = np.append(np.where(mask, step, none).ravel(), none)
+        for _ in range(4):
+            flat[:-1] = flat[flat[:-1]]
+        step = flat[:-1].reshape(h, w)
+        if np.array_equal(step, labels):
+            break
+        labels = step
+    _, counts = np.unique(labels[mask], return_counts=True)
+    return int((counts >= min_size).sum())
 
 
 def paper_level(x: np.ndarray) -> float:
     """The background's brightness (ink is bright): the image's median, unless the digit fills the frame and
-    ink is the majority; then the border, which is still mostly paper, says where the paper is."""
-    return min(median(x), median(border_of(x)))
+    ink is the majority; then the border, which is still mostly paper, says where the paper is; and when ink
+    fills most of the border too, the median of the dark half of the image's range."""
+    level = min(median(x), median(border_of(x)))
+    mid = (float(x.min()) + float(x.max())) / 2
+    return level if level <= mid else median(x[x <= mid])
 
 
 def stroke_width(ink: np.ndarray) -> float:

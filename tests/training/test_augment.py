@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from training.augment import elastic_field, random_affine, random_translate_flip
+from training.augment import elastic_field, random_affine, random_stroke_width, random_translate_flip
 
 
 def test_translate_flip_keeps_shape_and_moves_content_by_at_most_pad():
@@ -56,3 +56,18 @@ def test_elastic_distortion_moves_ink_but_keeps_it_and_zero_alpha_changes_nothin
     # Ink moved, not lost: the distortion stretches and squeezes strokes locally, by a third at most here.
     assert torch.allclose(bent.sum((1, 2, 3)), plain.sum((1, 2, 3)), rtol=0.5)
     assert abs(bent.sum() / plain.sum() - 1) < 0.2
+
+
+def test_stroke_width_thickens_or_thins_a_share_of_the_batch_and_p_zero_changes_nothing():
+    x = torch.zeros(400, 1, 28, 28)
+    x[:, :, 6:22, 12:15] = 1.0  # a vertical stroke three pixels wide
+    assert torch.equal(random_stroke_width(x, p=0.0), x)
+    out = random_stroke_width(x, p=0.5, generator=torch.Generator().manual_seed(0))
+    ink, base = out.sum((1, 2, 3)), x[0].sum()
+    thicker, thinner, same = ink > base + 1e-3, ink < base - 1e-3, (out == x).flatten(1).all(1)
+    assert 150 < int(same.sum()) < 250 and 1.4 * thinner.sum() < thicker.sum() < 2.8 * thinner.sum()  # ranges 1 and 0.5
+    # At most the full 3x3 dilation (a pixel each side) and at most half way to the 3x3 erosion.
+    assert ink.max() <= 18 * 5 + 1e-3 and ink.min() >= base - 0.5 * (base - 14 * 1) - 1e-3
+    assert out.min() >= 0 and out.max() <= 1
+    again = random_stroke_width(x, p=0.5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)

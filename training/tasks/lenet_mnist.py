@@ -15,7 +15,7 @@ from PIL import Image
 
 from core.preprocessing import recipes
 from training import digit_styles, distributed, optim, quantize
-from training.augment import random_affine
+from training.augment import random_affine, random_stroke_width
 from training.data import mnist
 from training.export import assert_parity, cpu_session, export_image_graph
 from training.models.lenet import SHIFTS, LeNet5, LeNetConfig, ShiftAveraged
@@ -78,6 +78,13 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         )
         p.add_argument("--elastic-sigma", type=float, default=4.0)
         p.add_argument(
+            "--stroke",
+            type=float,
+            default=0.0,
+            metavar="P",
+            help="make the strokes of a share P of the training digits thicker or thinner (0 turns it off)",
+        )
+        p.add_argument(
             "--holdout",
             type=int,
             default=0,
@@ -123,6 +130,8 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
             idx = distributed.shard(order[i : i + bs])  # this rank's share; all of it when alone
             x = self.raw[idx]
             if not self.args.no_augment:
+                if self.args.stroke:
+                    x = random_stroke_width(x, self.args.stroke, generator=gen)
                 x = random_affine(
                     x, generator=gen, elastic_alpha=self.args.elastic, elastic_sigma=self.args.elastic_sigma
                 )
@@ -150,6 +159,8 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         record = {**super().run_record(), "augment": augment}
         if augment and self.args.elastic:
             record["elastic"] = {"alpha": self.args.elastic, "sigma": self.args.elastic_sigma}
+        if augment and self.args.stroke:
+            record["stroke_width"] = {"share": self.args.stroke, "max_thicken": 1.0, "max_thin": 0.5}
         if self.args.holdout:
             record["holdout"] = self.args.holdout
         return record
