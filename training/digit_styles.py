@@ -1,7 +1,7 @@
 """MNIST test digits as people send them (scanned, photographed, off-centre, frame-filling, thin, pencil), and a
 digit model's accuracy on each style through the service's decoding and the model's own recipe.
 
-    python -m training.digit_styles models/lenet5-mnist/3 models/lenet5-mnist/4 [--count 1000]
+    python -m training.digit_styles models/lenet5-mnist/4 models/lenet5-mnist/5 [--count 1000]
 
 prints a Markdown table, one column per model folder (docs/models.md quotes it).
 """

@@ -39,13 +39,20 @@ def light_ink_on_dark(gray: np.ndarray) -> np.ndarray:
     """Make ink bright on a dark background, as MNIST is: invert when the paper is light. The paper is the
     border, unless the digit fills its frame (tightly cropped, thick strokes) and ink reaches the border too."""
     border = border_of(gray)
-    mid = (float(gray.min()) + float(gray.max())) / 2
-    light = float((border > mid).mean())
-    if MIXED_BORDER <= light <= 1 - MIXED_BORDER:
-        paper_is_light = light_is_paper(gray, mid)
-        if paper_is_light is not None:
-            return 1.0 - gray if paper_is_light else gray
+    if not flat(border):
+        mid = (float(gray.min()) + float(gray.max())) / 2
+        light = float((border > mid).mean())
+        if MIXED_BORDER <= light <= 1 - MIXED_BORDER:
+            paper_is_light = light_is_paper(gray, mid)
+            if paper_is_light is not None:
+                return 1.0 - gray if paper_is_light else gray
     return 1.0 - gray if median(border) > 0.5 else gray
+
+
+def flat(border: np.ndarray) -> bool:
+    """No ink on the border: its pixels differ by less than the least contrast that counts as ink (the common
+    case, checked first because it is cheap)."""
+    return float(border.max()) - float(border.min()) < MIN_CONTRAST
 
 
 def light_is_paper(gray: np.ndarray, mid: float) -> bool | None:
@@ -90,7 +97,10 @@ def paper_level(x: np.ndarray) -> float:
     """The background's brightness (ink is bright): the image's median, unless the digit fills the frame and
     ink is the majority; then the border, which is still mostly paper, says where the paper is; and when ink
     fills most of the border too, the median of the dark half of the image's range."""
-    level = min(median(x), median(border_of(x)))
+    border = border_of(x)
+    level = min(median(x), median(border))
+    if flat(border):
+        return level
     mid = (float(x.min()) + float(x.max())) / 2
     return level if level <= mid else median(x[x <= mid])
 

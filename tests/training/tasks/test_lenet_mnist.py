@@ -29,12 +29,13 @@ def test_the_served_error_goes_through_the_recipe_and_stays_near_the_raw_one(dat
 def test_export_with_shift_averaging_reports_both_graphs_on_the_held_out_digits(tmp_path, data_dir):
     run, out = tmp_path / "run", tmp_path / "models" / "lenet5-mnist" / "1"
     common = ["--data-dir", str(data_dir)]
-    cli.run("train", "lenet5-mnist", ["--dry-run", "--batch-norm", "--holdout", "300", "--run-dir", str(run),
-                                      "--no-progress", *common])  # fmt: skip
+    cli.run("train", "lenet5-mnist", ["--dry-run", "--batch-norm", "--holdout", "300", "--stroke", "0.5",
+                                      "--run-dir", str(run), "--no-progress", *common])  # fmt: skip
     cli.run("export", "lenet5-mnist", ["--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--tta", "shift",
                                        "--eval-limit", "200", *common])  # fmt: skip
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["training"]["model_config"]["batch_norm"] is True and manifest["training"]["holdout"] == 300
+    assert manifest["training"]["stroke_width"] == {"share": 0.5, "max_thicken": 1.0, "max_thin": 0.5}
     assert manifest["test_time_augmentation"].startswith("mean logits of the digit and of it moved")
     m = manifest["metrics"]
     assert {"holdout_error", "holdout_error_without_tta", "test_error_without_tta"} <= set(m)
