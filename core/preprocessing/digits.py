@@ -82,10 +82,10 @@ def regions(mask: np.ndarray, min_size: int) -> int:
     while True:
         p = np.pad(labels, 1, constant_values=none)
         step = np.minimum.reduce([labels, p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
-        flat = np.append(np.where(mask, step, none).ravel(), none)
+        chain = np.append(np.where(mask, step, none).ravel(), none)
         for _ in range(4):
-            flat[:-1] = flat[flat[:-1]]
-        step = flat[:-1].reshape(h, w)
+            chain[:-1] = chain[chain[:-1]]
+        step = chain[:-1].reshape(h, w)
         if np.array_equal(step, labels):
             break
         labels = step

@@ -40,6 +40,8 @@ STATUS = {
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
+# How close to its deadline a cancelled call counts as having run out of time (see ran_out).
+DEADLINE_SLACK_S = 0.25
 log = logging.getLogger("dlserve")
 access = logging.getLogger("dlserve.access")
 
@@ -74,6 +76,13 @@ def refusal(exc: Exception, request_id: str) -> Refused:
     return Refused(grpc.StatusCode.INTERNAL, f"internal server error (request {request_id})")
 
 
+def ran_out(remaining: float | None) -> bool:
+    """Whether a cancelled call ran out of time, from the seconds its deadline had left (None: no deadline).
+    A client gives up at its own copy of the deadline, which passes before the server's by the time the call
+    took to arrive, so its cancel can reach the handler with a little time still left."""
+    return remaining is not None and remaining <= DEADLINE_SLACK_S
+
+
 class Rpc:
     def __init__(self, settings: Settings, metrics: Metrics, drain: Drain) -> None:
         self.keys, self.metrics, self.drain = APIKeys(settings.api_keys), metrics, drain
@@ -99,8 +108,7 @@ class Rpc:
             response = await work(info)
         except asyncio.CancelledError:
             # grpc cancels the handler when the client cancels or the call's deadline passes.
-            expired = (context.time_remaining() or 1) <= 0
-            code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if ran_out(context.time_remaining()) else grpc.StatusCode.CANCELLED
             raise
         except Exception as exc:
             refused = refusal(exc, info.request_id)

@@ -106,6 +106,8 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         if self.args.dry_run:
             tr = mnist.MnistSplit(tr.images[:1024], tr.labels[:1024])
             self.test_split = mnist.MnistSplit(te.images[:256], te.labels[:256])
+        if not 0 <= self.args.stroke <= 1:
+            raise SystemExit(f"--stroke is the share of digits to change, between 0 and 1, got {self.args.stroke}")
         self.holdout = None
         if self.args.holdout:
             if not 0 < self.args.holdout < len(tr.labels):

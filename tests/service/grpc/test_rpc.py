@@ -22,7 +22,7 @@ from service.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from service.grpc.rpc import Rpc, refusal
+from service.grpc.rpc import DEADLINE_SLACK_S, Rpc, ran_out, refusal
 from service.metrics import Metrics
 from service.settings import Settings
 from service.shutdown import Drain
@@ -69,3 +69,10 @@ def test_which_calls_need_a_key():
     with pytest.raises(Unauthorized):
         closed.authorize("ServerLive", {})  # /v2/health/live not open: neither is its call
     Rpc(Settings(), Metrics(), Drain()).authorize("RepositoryModelLoad", {})  # no keys: nothing is keyed
+
+
+def test_a_call_cancelled_at_its_deadline_ran_out_of_time_and_one_cancelled_early_did_not():
+    # The client's copy of the deadline passes first: its cancel can arrive with a few milliseconds left here.
+    assert ran_out(0.0) and ran_out(-1.0) and ran_out(0.003) and ran_out(DEADLINE_SLACK_S)
+    assert not ran_out(DEADLINE_SLACK_S + 0.01) and not ran_out(5.0)
+    assert not ran_out(None)  # no deadline at all: the client cancelled

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from tests_support import MODELS
 
 from training import cli
@@ -45,3 +46,13 @@ def test_export_with_shift_averaging_reports_both_graphs_on_the_held_out_digits(
     first = mnist.MnistSplit(te.images[:200], te.labels[:200])
     assert round(onnx_test_error(out / "model.onnx", first, config), 6) == m["test_error"]
     assert manifest["parity"]["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.parametrize("flag", [["--stroke", "1.5"], ["--stroke", "-0.1"], ["--holdout", "60000"]])
+def test_a_bad_training_setting_exits_with_a_message_and_writes_nothing(tmp_path, data_dir, flag):
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        cli.run("train", "lenet5-mnist", ["--dry-run", *flag, "--run-dir", str(run), "--no-progress",
+                                          "--data-dir", str(data_dir)])  # fmt: skip
+    assert flag[0] in str(e.value.code)
+    assert not (run / "checkpoint.pt").exists()
