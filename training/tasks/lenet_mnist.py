@@ -23,6 +23,7 @@ from training.tasks import common
 from training.tasks.base import Task
 
 PARITY_BATCHES = (1, 7, 64)
+STROKE_RANGE = {"max_thicken": 1.0, "max_thin": 0.5}  # --stroke: how far a digit moves to its dilation or erosion
 # The manifest's test_time_augmentation, by --tta (the views each moved on a canvas a pixel larger each way).
 TTA_TEXT = {
     "none": "none",
@@ -133,7 +134,7 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
             x = self.raw[idx]
             if not self.args.no_augment:
                 if self.args.stroke:
-                    x = random_stroke_width(x, self.args.stroke, generator=gen)
+                    x = random_stroke_width(x, self.args.stroke, **STROKE_RANGE, generator=gen)
                 x = random_affine(
                     x, generator=gen, elastic_alpha=self.args.elastic, elastic_sigma=self.args.elastic_sigma
                 )
@@ -162,7 +163,7 @@ class LeNetMnist(Task, name="lenet5-mnist", task="classify"):
         if augment and self.args.elastic:
             record["elastic"] = {"alpha": self.args.elastic, "sigma": self.args.elastic_sigma}
         if augment and self.args.stroke:
-            record["stroke_width"] = {"share": self.args.stroke, "max_thicken": 1.0, "max_thin": 0.5}
+            record["stroke_width"] = {"share": self.args.stroke, **STROKE_RANGE}
         if self.args.holdout:
             record["holdout"] = self.args.holdout
         return record
